@@ -1,0 +1,1 @@
+"""The ``hmr-fit`` command line."""

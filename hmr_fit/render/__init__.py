@@ -1,0 +1,1 @@
+"""Headless rendering (pyrender on EGL) and mesh/parameter export."""
