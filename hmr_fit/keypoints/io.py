@@ -64,7 +64,7 @@ def detect_format(data, path: Path) -> str:
         return "openpose"
     if isinstance(data, dict) and "annotations" in data:
         return "coco"
-    if isinstance(data, list) and (not data or (isinstance(data[0], dict) and "keypoints" in data[0])):
+    if isinstance(data, list) and (not data or isinstance(data[0], dict)):
         return "coco_results"
     kind = type(data).__name__
     keys = f" with keys {sorted(data)[:8]}" if isinstance(data, dict) else ""
