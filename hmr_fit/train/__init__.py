@@ -1,0 +1,1 @@
+"""Meta-training of learned optimizers: task families, truncated unrolls, meta-loss, training loop."""
