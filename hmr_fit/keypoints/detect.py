@@ -68,6 +68,14 @@ class PoseDetector:
 
     Not thread-safe: use one detector per thread. Use it as a context manager or call ``close()``.
 
+    Limitations (measured on bundled photos, see tests/keypoints/test_detect.py and docs/bench_detect.md):
+    * Multi-person recall is limited. MediaPipe's person detector sees the whole image letterboxed to
+      224 x 224 px and suppresses people whose body-sized regions overlap, so people standing side by side
+      or small in a wide image are often missed (two photos pasted edge to edge: one person found; 256 px
+      apart: both). The BlazePose model card lists multi-person input as out of scope.
+    * Video mode smooths landmarks over time (they lag fast motion slightly), and the returned order is
+      re-sorted by box area on every frame: it is not a track identity.
+
     Args:
         model_path: ``.task`` bundle; None uses the shipped ``pose_landmarker_full.task``.
         num_poses: most people returned per image (N >= 1).
@@ -76,7 +84,7 @@ class PoseDetector:
         min_detection_confidence: MediaPipe's person-detector score threshold.
         min_presence_confidence: MediaPipe's pose-presence threshold on the landmark model.
         min_tracking_confidence: video mode: below this the tracker re-runs the person detector.
-        max_side: images whose longer side exceeds this are downscaled (area interpolation) for detection;
+        max_side: images whose longer side exceeds this are downscaled (bilinear) for detection;
             keypoints are still returned in original pixels. None or 0 disables. MediaPipe itself runs its
             networks at 224/256 px, so this mostly saves conversion time on huge photos.
         min_keypoint_confidence, min_confident_keypoints, min_box_size: quality check (``PersonFilter``);

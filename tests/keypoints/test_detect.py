@@ -19,7 +19,8 @@ CONF = 0.5
 @pytest.fixture(scope="module")
 def det(task_path):
     # max_side=512: the 2x-upscaled image below is detected at half size, keypoints mapped back.
-    with PoseDetector(model_path=task_path, num_poses=3, max_side=512) as d:
+    with PoseDetector(num_poses=3, max_side=512) as d:  # the shipped model, found through package data
+        assert d.model_path.samefile(task_path)
         yield d
 
 
