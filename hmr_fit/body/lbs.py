@@ -98,6 +98,27 @@ def skin(points: torch.Tensor, weights: torch.Tensor, skin_transforms: torch.Ten
         (B, V, 3) posed points.
     """
     b, j = skin_transforms.shape[:2]
-    # T[b,v,:] = sum_j weights[v,j] * A[b,j,:] (12 numbers per vertex), then x' = T_rot x + T_trans.
-    blended = (weights @ skin_transforms.reshape(b, j, 12)).reshape(b, -1, 3, 4)
-    return (blended[..., :3] @ points.unsqueeze(-1)).squeeze(-1) + blended[..., 3]
+    # T[v,b,:] = sum_j weights[v,j] * A[b,j,:] as one (V, J) x (J, B*12) product, then x' = T_rot x + T_trans.
+    # Kept vertex-major and written out element-wise: batched 3x3 matmuls over B*V tiny matrices are much slower.
+    blended = (weights @ skin_transforms.transpose(0, 1).reshape(j, b * 12)).reshape(-1, b, 3, 4)
+    posed = blended[..., 3] + (blended[..., :3] * points.transpose(0, 1).unsqueeze(2)).sum(-1)
+    return posed.transpose(0, 1)
+
+
+def skin_regressed(points: torch.Tensor, weights: torch.Tensor, skin_transforms: torch.Tensor) -> torch.Tensor:
+    """Linear regressions of skinned vertices, without skinning the mesh.
+
+    A keypoint regressed from posed vertices, k = sum_v r_v x'_v with x'_v = sum_j w_vj (G_j x_v + t_j), equals
+    sum_j (G_j p_j + c_j t_j) with p_j = sum_v r_v w_vj x_v and c_j = sum_v r_v w_vj: exact, and it costs J
+    points per keypoint instead of the whole regressor support.
+
+    Args:
+        points: (B, K, J, 3) per keypoint and joint, the skinning-weighted regressor applied to the rest mesh (p).
+        weights: (K, J) per keypoint and joint, the regressor's total skinning weight (c).
+        skin_transforms: (B, J, 3, 4) from ``rigid_chain``.
+    Returns:
+        (B, K, 3) the regressed posed points.
+    """
+    rot, trans = skin_transforms[..., :3], skin_transforms[..., 3]
+    # out[b,k,x] = sum_j sum_y rot[b,j,x,y] p[b,k,j,y] + sum_j c[k,j] trans[b,j,x]
+    return torch.einsum("bjxy,bkjy->bkx", rot, points) + torch.einsum("kj,bjx->bkx", weights, trans)

@@ -38,8 +38,8 @@ class BodyModel(torch.nn.Module):
     ``forward(betas, body_pose, global_orient, transl)`` follows SMPL: shape blend, joints from the rest mesh,
     optional pose correctives, rigid chain about the rest joints, skinning, then translation. The 23 fitting
     keypoints are regressed from posed vertices (open model: anny's COCO regressor) or taken from posed joints
-    and SMPL vertex ids (official SMPL topology). Joints and keypoints are computed without skinning the whole
-    mesh unless vertices are requested, which is what makes fitting cheap.
+    and SMPL vertex ids (official SMPL topology). Joints and keypoints are exact without skinning the mesh
+    (the keypoint regressor is composed with the skinning weights), which is what makes fitting cheap.
 
     Args:
         model_path: model file (.npz/.pkl); None loads the shipped open model.
@@ -119,12 +119,19 @@ class BodyModel(torch.nn.Module):
                                  f"topology (V={self.v_template.shape[0]}); add keypoint_vertex_ids/weights")
         self.keypoint_names = names
         dtype = self.v_template.dtype
-        self.register_buffer("kp_vertex_weights", torch.as_tensor(np.asarray(vertex_weights, np.float64)).to(dtype))
+        # Compose the vertex regressor with the skinning weights (see lbs.skin_regressed): per keypoint and joint,
+        # c[k,j] = sum_n r[k,n] w[v_n,j] and p[k,j] = sum_n r[k,n] w[v_n,j] x[v_n], the latter linear in betas
+        # (and in pose features when the model has correctives), so keypoints never need the skinned mesh.
+        ids = torch.as_tensor(vertex_ids.astype(np.int64))
+        r = torch.as_tensor(np.asarray(vertex_weights, np.float64)).to(dtype)
+        rw = r[..., None] * self.lbs_weights[ids]  # (K, N, J)
+        self.register_buffer("kp_skin_weights", rw.sum(1))
+        self.register_buffer("kp_template", torch.einsum("knj,knx->kjx", rw, self.v_template[ids]))
+        self.register_buffer("kp_shapedirs", torch.einsum("knj,knxs->kjxs", rw, self.shapedirs[ids]))
+        if self.posedirs is not None:
+            pd = self.posedirs.T.reshape(-1, 3, self.posedirs.shape[0])[ids]  # (K, N, 3, P)
+            self.register_buffer("kp_posedirs", torch.einsum("knj,knxp->kjxp", rw, pd))
         self.register_buffer("kp_joint_ids", torch.as_tensor(np.asarray(joint_ids, np.int64)))
-        # Keypoints only need the vertices their regressor touches: keep that subset and local indices into it.
-        support, local = np.unique(vertex_ids, return_inverse=True)
-        self.register_buffer("kp_support", torch.as_tensor(support))
-        self.register_buffer("kp_local_ids", torch.as_tensor(local.reshape(vertex_ids.shape)))
 
     @property
     def num_vertices(self) -> int:
@@ -157,26 +164,24 @@ class BodyModel(torch.nn.Module):
         rest_joints = lbs.blend_shapes(betas, self.joint_template, self.joint_shapedirs)
         joints, transforms = lbs.rigid_chain(rotmats, rest_joints, self.parents)
 
-        # 3. Skin either the whole mesh or only the keypoints' support vertices.
-        if return_vertices or self.posedirs is not None:
-            rest = lbs.blend_shapes(betas, self.v_template, self.shapedirs)
-            if self.posedirs is not None:
-                rest = rest + (lbs.pose_features(rotmats) @ self.posedirs).reshape(batch, -1, 3)
-            vertices = lbs.skin(rest, self.lbs_weights, transforms)
-            support = vertices[:, self.kp_support]
-        else:
-            vertices = None
-            ids = self.kp_support
-            rest = lbs.blend_shapes(betas, self.v_template[ids], self.shapedirs[ids])
-            support = lbs.skin(rest, self.lbs_weights[ids], transforms)
-
-        # 4. Keypoints: weighted support vertices, or a posed joint where the regressor names one.
-        # kp[b,k,:] = sum_n w[k,n] * support[b, local[k,n], :]
-        keypoints = (support[:, self.kp_local_ids] * self.kp_vertex_weights[..., None]).sum(2)
+        # 3. Keypoints from the composed regressor; a posed joint where the regressor names one.
+        kp_points = self.kp_template + torch.einsum("kjxs,bs->bkjx", self.kp_shapedirs, betas)
+        features = lbs.pose_features(rotmats) if self.posedirs is not None else None
+        if features is not None:
+            kp_points = kp_points + torch.einsum("kjxp,bp->bkjx", self.kp_posedirs, features)
+        keypoints = lbs.skin_regressed(kp_points, self.kp_skin_weights, transforms)
         use_joint = self.kp_joint_ids >= 0
         if bool(use_joint.any()):
             from_joints = joints[:, self.kp_joint_ids.clamp(min=0)]
             keypoints = torch.where(use_joint[None, :, None], from_joints, keypoints)
+
+        # 4. The mesh, only when asked for.
+        vertices = None
+        if return_vertices:
+            rest = lbs.blend_shapes(betas, self.v_template, self.shapedirs)
+            if features is not None:
+                rest = rest + (features @ self.posedirs).reshape(batch, -1, 3)
+            vertices = lbs.skin(rest, self.lbs_weights, transforms)
 
         offset = transl.unsqueeze(1)
         return BodyOutput(joints=joints + offset, keypoints=keypoints + offset,
