@@ -11,8 +11,8 @@ tflite files inside the mediapipe 0.10.21 wheel are the same BlazePose (GHUM 3D)
 2. checks the sha256 of the two source tflites, adds the input-normalisation metadata to each
    (detector input [-1, 1]: mean = std = 127.5; landmark model input [0, 1]: mean 0, std 255);
 3. zips them into a deterministic ``.task`` (fixed member order, date 1980-01-01, ZIP_STORED, fixed
-   attributes, member data 64-byte aligned), writes its sha256 to ``data/pose_landmarker_full.task.sha256`` and the licence note
-   ``data/NOTICE_pose_landmarker.md``.
+   attributes, member data 64-byte aligned), writes its sha256 to ``data/pose_landmarker_full.task.sha256``
+   and the licence note ``data/NOTICE_pose_landmarker.md``.
 
 Usage: ``python scripts/build_pose_task.py [--venv /tmp/mp021] [--out-dir data]``. Re-running it reproduces
 the same bytes (the test ``tests/keypoints/test_task_file.py`` checks the committed hash).
