@@ -15,7 +15,7 @@ tflite files inside the mediapipe 0.10.21 wheel are the same BlazePose (GHUM 3D)
    and the licence note ``data/NOTICE_pose_landmarker.md``.
 
 Usage: ``python scripts/build_pose_task.py [--venv /tmp/mp021] [--out-dir data]``. Re-running it reproduces
-the same bytes (the test ``tests/keypoints/test_task_file.py`` checks the committed hash).
+the same bytes (the test ``tests/keypoints/test_pose_task_file.py`` checks the committed hash).
 """
 
 from __future__ import annotations
