@@ -68,7 +68,7 @@ NOTICE = """\
 {rows}
 
 The only change to each model is added TFLite metadata (model name, image-input normalisation, output
-names); the weights are byte-identical to the wheel's. The `.task` is a stored zip with fixed member order
+names) written by mediapipe 0.10.21's metadata writer; the network and its weights are not modified. The `.task` is a stored zip with fixed member order
 and dates and 64-byte-aligned member data, so rebuilding gives the same bytes; its sha256 is
 
     {task_sha}  {task_name}
