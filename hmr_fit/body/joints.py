@@ -11,12 +11,9 @@ SMPL_JOINT_NAMES: tuple[str, ...] = (
 
 SMPL_PARENTS: tuple[int, ...] = (-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21)
 
-# The keypoints the fitting energy uses: COCO-17 in COCO order, then the COCO-WholeBody foot points.
-KEYPOINT_NAMES: tuple[str, ...] = (
-    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder", "left_elbow",
-    "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle",
-    "right_ankle", "left_big_toe", "left_small_toe", "left_heel", "right_big_toe", "right_small_toe", "right_heel",
-)
+# The keypoints the fitting energy uses (COCO-17, then the COCO-WholeBody foot points) are defined once, with
+# the detector formats.
+from hmr_fit.keypoints.formats import KEYPOINT_NAMES  # noqa: E402
 
 # Official SMPL topology (6890 vertices) has no COCO regressor: body keypoints come from posed joints, as in
 # SMPLify, and face/feet points from the vertex ids that the SMPL-X project publishes for SMPL-H meshes.

@@ -61,28 +61,47 @@ def pose_features(rotmats: torch.Tensor) -> torch.Tensor:
     return (rotmats[:, 1:] - eye).flatten(1)
 
 
-def rigid_chain(rotmats: torch.Tensor, joints: torch.Tensor, parents: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+def chain_levels(parents: list[int] | tuple[int, ...]) -> list[tuple[list[int], list[int]]]:
+    """Group joints by depth in the tree: per level, (joint ids, position of each joint's parent in the previous
+    level). Posing level by level takes depth (9 for SMPL) batched steps instead of one step per joint."""
+    depth = [0] * len(parents)
+    for j in range(1, len(parents)):
+        depth[j] = depth[parents[j]] + 1
+    levels = [[j for j in range(len(parents)) if depth[j] == d] for d in range(max(depth) + 1)]
+    out = [(levels[0], [])]
+    for d in range(1, len(levels)):
+        out.append((levels[d], [levels[d - 1].index(parents[j]) for j in levels[d]]))
+    return out
+
+
+def rigid_chain(rotmats: torch.Tensor, joints: torch.Tensor, parents: list[int] | tuple[int, ...],
+                levels: list[tuple[list[int], list[int]]] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Pose the kinematic tree.
 
     Args:
         rotmats: (B, J, 3, 3) local rotations (root first).
         joints: (B, J, 3) rest joint locations.
         parents: length-J parent indices, parents[0] = -1, each parent before its children.
+        levels: ``chain_levels(parents)``, precomputed by callers that pose many times.
     Returns:
         posed_joints: (B, J, 3) joint locations after posing.
         skin_transforms: (B, J, 3, 4) [G_j | t_j] mapping a rest point x to G_j x + t_j, i.e. the world
             rotation about the rest joint: G_j (x - J_j) + posed_joint_j.
     """
-    world_rot = [rotmats[:, 0]]
-    world_pos = [joints[:, 0]]
-    for j in range(1, len(parents)):
-        p = parents[j]
-        # posed_j = posed_p + G_p (J_j - J_p): the rest bone offset rotated by the parent's world rotation.
-        offset = (joints[:, j] - joints[:, p]).unsqueeze(-1)
-        world_pos.append(world_pos[p] + (world_rot[p] @ offset).squeeze(-1))
-        world_rot.append(world_rot[p] @ rotmats[:, j])
-    rot = torch.stack(world_rot, dim=1)
-    pos = torch.stack(world_pos, dim=1)
+    levels = chain_levels(parents) if levels is None else levels
+    root = levels[0][0]
+    rots, poss, order = [rotmats[:, root]], [joints[:, root]], list(root)
+    for ids, parent_pos in levels[1:]:
+        parent_rot = rots[-1][:, parent_pos]
+        # posed_j = posed_p + G_p (J_j - J_p): the rest bone offset rotated by the parent's world rotation;
+        # G_j = G_p R_j.
+        offset = joints[:, ids] - joints[:, [parents[j] for j in ids]]
+        poss.append(poss[-1][:, parent_pos] + (parent_rot @ offset.unsqueeze(-1)).squeeze(-1))
+        rots.append(parent_rot @ rotmats[:, ids])
+        order.extend(ids)
+    inverse = [order.index(j) for j in range(len(parents))]
+    rot = torch.cat(rots, dim=1)[:, inverse]
+    pos = torch.cat(poss, dim=1)[:, inverse]
     trans = pos - (rot @ joints.unsqueeze(-1)).squeeze(-1)
     return pos, torch.cat([rot, trans.unsqueeze(-1)], dim=-1)
 

@@ -68,6 +68,7 @@ class BodyModel(torch.nn.Module):
                                  "is out of range")
         self.num_betas = num_betas
         self.parents = parents_from_kintree(data["kintree_table"])
+        self._levels = lbs.chain_levels(self.parents)
         self.num_joints = len(self.parents)
         n = len(self.parents)
         names = data.get("joint_names")
@@ -162,7 +163,7 @@ class BodyModel(torch.nn.Module):
         rotmats = lbs.rodrigues(torch.cat([global_orient.unsqueeze(1), body_pose], dim=1))
         # 2. Rest joints from betas, then the rigid chain.
         rest_joints = lbs.blend_shapes(betas, self.joint_template, self.joint_shapedirs)
-        joints, transforms = lbs.rigid_chain(rotmats, rest_joints, self.parents)
+        joints, transforms = lbs.rigid_chain(rotmats, rest_joints, self.parents, self._levels)
 
         # 3. Keypoints from the composed regressor; a posed joint where the regressor names one.
         kp_points = self.kp_template + torch.einsum("kjxs,bs->bkjx", self.kp_shapedirs, betas)
