@@ -61,47 +61,61 @@ def pose_features(rotmats: torch.Tensor) -> torch.Tensor:
     return (rotmats[:, 1:] - eye).flatten(1)
 
 
-def chain_levels(parents: list[int] | tuple[int, ...]) -> list[tuple[list[int], list[int]]]:
-    """Group joints by depth in the tree: per level, (joint ids, position of each joint's parent in the previous
-    level). Posing level by level takes depth (9 for SMPL) batched steps instead of one step per joint."""
+def chain_levels(parents: list[int] | tuple[int, ...], device=None) -> dict[str, list[torch.Tensor] | torch.Tensor]:
+    """Precomputed index tensors to pose the tree level by level (depth 9 for SMPL: 9 batched steps, not 23).
+
+    Joints are reordered so that each depth level is a contiguous block ("order"); per level, "parent_pos"
+    indexes each joint's parent within the previous level; "inverse" restores the original joint order.
+    """
     depth = [0] * len(parents)
     for j in range(1, len(parents)):
         depth[j] = depth[parents[j]] + 1
     levels = [[j for j in range(len(parents)) if depth[j] == d] for d in range(max(depth) + 1)]
-    out = [(levels[0], [])]
-    for d in range(1, len(levels)):
-        out.append((levels[d], [levels[d - 1].index(parents[j]) for j in levels[d]]))
-    return out
+    order = [j for level in levels for j in level]
+    long = dict(dtype=torch.long, device=device)
+    return {
+        "order": torch.tensor(order, **long),
+        "inverse": torch.tensor([order.index(j) for j in range(len(parents))], **long),
+        "parents": torch.tensor([max(p, 0) for p in parents], **long),
+        "sizes": [len(level) for level in levels],
+        "parent_pos": [torch.tensor([levels[d - 1].index(parents[j]) for j in levels[d]], **long)
+                       for d in range(1, len(levels))],
+    }
 
 
 def rigid_chain(rotmats: torch.Tensor, joints: torch.Tensor, parents: list[int] | tuple[int, ...],
-                levels: list[tuple[list[int], list[int]]] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                levels: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Pose the kinematic tree.
 
     Args:
         rotmats: (B, J, 3, 3) local rotations (root first).
         joints: (B, J, 3) rest joint locations.
         parents: length-J parent indices, parents[0] = -1, each parent before its children.
-        levels: ``chain_levels(parents)``, precomputed by callers that pose many times.
+        levels: ``chain_levels(parents)`` on the same device, precomputed by callers that pose many times.
     Returns:
         posed_joints: (B, J, 3) joint locations after posing.
         skin_transforms: (B, J, 3, 4) [G_j | t_j] mapping a rest point x to G_j x + t_j, i.e. the world
             rotation about the rest joint: G_j (x - J_j) + posed_joint_j.
     """
-    levels = chain_levels(parents) if levels is None else levels
-    root = levels[0][0]
-    rots, poss, order = [rotmats[:, root]], [joints[:, root]], list(root)
-    for ids, parent_pos in levels[1:]:
-        parent_rot = rots[-1][:, parent_pos]
+    levels = chain_levels(parents, joints.device) if levels is None else levels
+    # Rest bone offsets J_j - J_parent (the root keeps its location), then everything in level order.
+    offsets = joints - joints.index_select(1, levels["parents"])
+    offsets = torch.cat([joints[:, :1], offsets[:, 1:]], dim=1).index_select(1, levels["order"])
+    local = rotmats.index_select(1, levels["order"])
+    sizes = levels["sizes"]
+    rots, poss = [local[:, :1]], [offsets[:, :1]]
+    start = sizes[0]
+    for size, parent_pos in zip(sizes[1:], levels["parent_pos"]):
+        block = slice(start, start + size)
+        parent_rot = rots[-1].index_select(1, parent_pos)
         # posed_j = posed_p + G_p (J_j - J_p): the rest bone offset rotated by the parent's world rotation;
         # G_j = G_p R_j.
-        offset = joints[:, ids] - joints[:, [parents[j] for j in ids]]
-        poss.append(poss[-1][:, parent_pos] + (parent_rot @ offset.unsqueeze(-1)).squeeze(-1))
-        rots.append(parent_rot @ rotmats[:, ids])
-        order.extend(ids)
-    inverse = [order.index(j) for j in range(len(parents))]
-    rot = torch.cat(rots, dim=1)[:, inverse]
-    pos = torch.cat(poss, dim=1)[:, inverse]
+        poss.append(poss[-1].index_select(1, parent_pos)
+                    + (parent_rot @ offsets[:, block].unsqueeze(-1)).squeeze(-1))
+        rots.append(parent_rot @ local[:, block])
+        start += size
+    rot = torch.cat(rots, dim=1).index_select(1, levels["inverse"])
+    pos = torch.cat(poss, dim=1).index_select(1, levels["inverse"])
     trans = pos - (rot @ joints.unsqueeze(-1)).squeeze(-1)
     return pos, torch.cat([rot, trans.unsqueeze(-1)], dim=-1)
 

@@ -68,7 +68,6 @@ class BodyModel(torch.nn.Module):
                                  "is out of range")
         self.num_betas = num_betas
         self.parents = parents_from_kintree(data["kintree_table"])
-        self._levels = lbs.chain_levels(self.parents)
         self.num_joints = len(self.parents)
         n = len(self.parents)
         names = data.get("joint_names")
@@ -134,6 +133,12 @@ class BodyModel(torch.nn.Module):
             self.register_buffer("kp_posedirs", torch.einsum("knj,knxp->kjxp", rw, pd))
         self.register_buffer("kp_joint_ids", torch.as_tensor(np.asarray(joint_ids, np.int64)))
 
+    def _chain_levels(self, device: torch.device) -> dict:
+        cached = getattr(self, "_levels", None)
+        if cached is None or cached["order"].device != device:
+            self._levels = lbs.chain_levels(self.parents, device)
+        return self._levels
+
     @property
     def num_vertices(self) -> int:
         return self.v_template.shape[0]
@@ -163,7 +168,7 @@ class BodyModel(torch.nn.Module):
         rotmats = lbs.rodrigues(torch.cat([global_orient.unsqueeze(1), body_pose], dim=1))
         # 2. Rest joints from betas, then the rigid chain.
         rest_joints = lbs.blend_shapes(betas, self.joint_template, self.joint_shapedirs)
-        joints, transforms = lbs.rigid_chain(rotmats, rest_joints, self.parents, self._levels)
+        joints, transforms = lbs.rigid_chain(rotmats, rest_joints, self.parents, self._chain_levels(device))
 
         # 3. Keypoints from the composed regressor; a posed joint where the regressor names one.
         kp_points = self.kp_template + torch.einsum("kjxs,bs->bkjx", self.kp_shapedirs, betas)
