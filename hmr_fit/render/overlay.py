@@ -17,6 +17,7 @@ import os
 
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")  # before pyrender/OpenGL load (see docs/dependencies.md §4)
 
+import threading  # noqa: E402
 from typing import Sequence  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -42,6 +43,10 @@ _LIGHTS: tuple[tuple[tuple[float, float, float], float], ...] = (
     ((0.00, -0.80, 0.60), 0.30),  # rim
 )
 _AMBIENT = 0.32
+
+# Live EGL contexts of all Renderers in this process (see _release).
+_LIVE_CONTEXTS = 0
+_LIVE_LOCK = threading.Lock()
 _SPECULAR, _SHININESS = 0.18, 24.0
 
 
@@ -117,9 +122,13 @@ class Renderer:
 
     def close(self) -> None:
         """Free the OpenGL context; safe to call twice. A later render creates a new one."""
+        global _LIVE_CONTEXTS
         if self._offscreen is not None:
             offscreen, self._offscreen = self._offscreen, None
-            offscreen.delete()
+            with _LIVE_LOCK:
+                _LIVE_CONTEXTS -= 1
+                last = _LIVE_CONTEXTS == 0
+            _release(offscreen, terminate_display=last)
 
     def __del__(self) -> None:  # last resort; prefer close() / with
         try:
@@ -128,8 +137,11 @@ class Renderer:
             pass
 
     def _context(self, height: int, width: int) -> pyrender.OffscreenRenderer:
+        global _LIVE_CONTEXTS
         if self._offscreen is None:
             self._offscreen = pyrender.OffscreenRenderer(width, height)
+            with _LIVE_LOCK:
+                _LIVE_CONTEXTS += 1
         else:  # the framebuffer is re-allocated at the next render only when the size changed
             self._offscreen.viewport_width, self._offscreen.viewport_height = width, height
         return self._offscreen
@@ -239,6 +251,29 @@ class Renderer:
         if detected is not None or fitted is not None:
             panels.append(self.keypoint_overlay(image, detected, confidence, fitted))
         return compose_panels(panels)
+
+
+def _release(offscreen: pyrender.OffscreenRenderer, terminate_display: bool) -> None:
+    """Free an offscreen renderer's GL objects and context.
+
+    pyrender's ``OffscreenRenderer.delete`` ends with ``eglTerminate`` on the EGL display, which is one per device
+    and shared by every context in the process: closing one renderer broke every other live one
+    (``eglMakeCurrent`` -> EGL_BAD_DISPLAY). So while other renderers live, destroy only this context.
+    """
+    platform = getattr(offscreen, "_platform", None)
+    if terminate_display or type(platform).__name__ != "EGLPlatform":
+        offscreen.delete()
+        return
+    from OpenGL.EGL import EGL_NO_CONTEXT, EGL_NO_SURFACE, eglDestroyContext, eglMakeCurrent
+
+    platform.make_current()
+    offscreen._renderer.delete()
+    display, context = platform._egl_display, platform._egl_context
+    eglMakeCurrent(display, EGL_NO_SURFACE, EGL_NO_SURFACE, EGL_NO_CONTEXT)
+    if context is not None:
+        eglDestroyContext(display, context)
+    platform._egl_context = platform._egl_display = None
+    offscreen._renderer = offscreen._platform = None
 
 
 def _blend(image: np.ndarray, rgba: np.ndarray, alpha: float) -> np.ndarray:
