@@ -92,7 +92,8 @@ class PersonParams:
             if name == "body_pose" and arr.ndim == 1 and arr.size % 3 == 0:
                 arr = arr.reshape(-1, 3)
             if arr.ndim != len(shape) or any(s not in (-1, a) for s, a in zip(shape, arr.shape)):
-                want = "(" + ", ".join("n" if s == -1 else str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+                dims = ["n" if s == -1 else str(s) for s in shape]
+                want = "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
                 raise InputError(f"{name} must be {want}, got {arr.shape}")
             setattr(self, name, arr)
         k = len(self.keypoints_detected)
@@ -274,8 +275,9 @@ def load_params(path: str | os.PathLike) -> PersonParams:
     if version is None or int(version) > FORMAT_VERSION:
         raise InputError(f"'{path}' has format_version {version}; this hmr-fit reads up to {FORMAT_VERSION}, "
                          "upgrade hmr-fit")
-    missing = [f.name for f in dataclasses.fields(PersonParams)
-               if f.name not in record and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    required = [f.name for f in dataclasses.fields(PersonParams)
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    missing = [name for name in required if name not in record]
     if missing:
         raise InputError(f"'{path}' lacks {', '.join(missing)}")
     return PersonParams(**record)

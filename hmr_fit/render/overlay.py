@@ -18,10 +18,9 @@ import os
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")  # before pyrender/OpenGL load (see docs/dependencies.md §4)
 
 import threading  # noqa: E402
-from typing import Sequence  # noqa: E402
+from typing import TYPE_CHECKING, Sequence  # noqa: E402
 
 import numpy as np  # noqa: E402
-import pyrender  # noqa: E402
 
 from hmr_fit.errors import InputError  # noqa: E402
 from hmr_fit.render.views import (  # noqa: E402
@@ -29,12 +28,23 @@ from hmr_fit.render.views import (  # noqa: E402
     side_view_vertices, vertex_normals,
 )
 
+if TYPE_CHECKING:
+    import pyrender
+
 __all__ = ["Renderer", "shade_vertices"]
+
+
+def _pyrender():
+    """pyrender, imported on first use: it pulls in trimesh and scipy (~2 s cold), which a run without rendering
+    need not pay. PYOPENGL_PLATFORM is already set above."""
+    import pyrender
+
+    return pyrender
 
 
 # Lighting, computed per vertex on the CPU in the OpenCV camera frame (x right, y down, z forward) and rendered
 # with pyrender's FLAT shader: on Mesa's llvmpipe the PBR shader costs ~3x more than the whole flat render, and
-# Gouraud shading of a 6890-vertex body looks the same. Three-point set-up: a key light from the camera's upper
+# Gouraud shading of a 7k-14k-vertex body looks the same. Three-point set-up: a key light from the camera's upper
 # left, a weaker fill from the right and a rim light from above and behind, plus ambient and a soft highlight, so
 # limbs in front of the torso and the body's curvature stay readable. Directions point towards the lights.
 _LIGHTS: tuple[tuple[tuple[float, float, float], float], ...] = (
@@ -43,11 +53,11 @@ _LIGHTS: tuple[tuple[tuple[float, float, float], float], ...] = (
     ((0.00, -0.80, 0.60), 0.30),  # rim
 )
 _AMBIENT = 0.32
+_SPECULAR, _SHININESS = 0.18, 24.0
 
 # Live EGL contexts of all Renderers in this process (see _release).
 _LIVE_CONTEXTS = 0
 _LIVE_LOCK = threading.Lock()
-_SPECULAR, _SHININESS = 0.18, 24.0
 
 
 def shade_vertices(vertices: np.ndarray, normals: np.ndarray, color: Sequence[float]) -> np.ndarray:
@@ -92,8 +102,9 @@ class Renderer:
                 picture = renderer.render_all(image, verts, k, detected, confidence, fitted)
     """
 
-    def __init__(self, faces: np.ndarray, alpha: float = 0.8, show_side_view: bool = True, side_view_angle: float = 90.0,
-                 min_keypoint_confidence: float = 0.3, znear: float = 0.05, zfar: float = 100.0) -> None:
+    def __init__(self, faces: np.ndarray, alpha: float = 0.8, show_side_view: bool = True,
+                 side_view_angle: float = 90.0, min_keypoint_confidence: float = 0.3, znear: float = 0.05,
+                 zfar: float = 100.0) -> None:
         faces = np.asarray(faces)
         if faces.ndim != 2 or faces.shape[1] != 3 or faces.size == 0 or not np.issubdtype(faces.dtype, np.integer):
             raise InputError(f"faces must be (F, 3) integers, got {faces.shape} {faces.dtype}")
@@ -110,8 +121,7 @@ class Renderer:
         self.side_view_angle = float(side_view_angle)
         self.min_keypoint_confidence = float(min_keypoint_confidence)
         self.znear, self.zfar = float(znear), float(zfar)
-        self._material = pyrender.MetallicRoughnessMaterial(baseColorFactor=(1.0, 1.0, 1.0, 1.0), alphaMode="OPAQUE")
-        self._offscreen: pyrender.OffscreenRenderer | None = None
+        self._offscreen: "pyrender.OffscreenRenderer | None" = None
 
     # -- lifecycle -------------------------------------------------------------------------------------------------
     def __enter__(self) -> "Renderer":
@@ -136,10 +146,10 @@ class Renderer:
         except Exception:  # noqa: BLE001 - interpreter shutdown may have torn down EGL already
             pass
 
-    def _context(self, height: int, width: int) -> pyrender.OffscreenRenderer:
+    def _context(self, height: int, width: int) -> "pyrender.OffscreenRenderer":
         global _LIVE_CONTEXTS
         if self._offscreen is None:
-            self._offscreen = pyrender.OffscreenRenderer(width, height)
+            self._offscreen = _pyrender().OffscreenRenderer(width, height)
             with _LIVE_LOCK:
                 _LIVE_CONTEXTS += 1
         else:  # the framebuffer is re-allocated at the next render only when the size changed
@@ -169,12 +179,14 @@ class Renderer:
             raise InputError(f"person_ids has {len(ids)} entries for {len(verts)} people")
         if not verts:
             return np.zeros((h, w, 4), np.uint8)
+        pyrender = _pyrender()
+        material = pyrender.MetallicRoughnessMaterial(baseColorFactor=(1.0, 1.0, 1.0, 1.0), alphaMode="OPAQUE")
         scene = pyrender.Scene(bg_color=(0.0, 0.0, 0.0, 0.0))
         for v, pid in zip(verts, ids):
             colors = shade_vertices(v, vertex_normals(v, self.faces), PALETTE[pid % len(PALETTE)])
             v_gl = v * CV_TO_GL.astype(np.float32)  # rotation by pi about x: the triangle winding is kept
             scene.add(pyrender.Mesh([pyrender.Primitive(positions=v_gl, color_0=colors, indices=self.faces,
-                                                        material=self._material)]))
+                                                        material=material)]))
         # Half-pixel shift: OpenGL pixel i spans [i, i + 1), OpenCV puts pixel i's centre at i.
         camera = pyrender.IntrinsicsCamera(fx, fy, cx + 0.5, cy + 0.5, znear=self.znear, zfar=self.zfar)
         scene.add(camera, pose=np.eye(4))
@@ -238,7 +250,7 @@ class Renderer:
     def render_all(self, image: np.ndarray, vertices_list: Sequence[np.ndarray], intrinsics: Sequence[float],
                    detected: np.ndarray | None = None, confidence: np.ndarray | None = None,
                    fitted: np.ndarray | None = None, person_ids: Sequence[int] | None = None) -> np.ndarray:
-        """[overlay | side view (if ``show_side_view``) | keypoints (if any given)] side by side, for ``<stem>_all.png``.
+        """[overlay | side view (if ``show_side_view``) | keypoints (if given)] side by side, for ``<stem>_all.png``.
 
         Args: as :meth:`overlay` and :meth:`keypoint_overlay`.
         Returns:
@@ -253,7 +265,7 @@ class Renderer:
         return compose_panels(panels)
 
 
-def _release(offscreen: pyrender.OffscreenRenderer, terminate_display: bool) -> None:
+def _release(offscreen: "pyrender.OffscreenRenderer", terminate_display: bool) -> None:
     """Free an offscreen renderer's GL objects and context.
 
     pyrender's ``OffscreenRenderer.delete`` ends with ``eglTerminate`` on the EGL display, which is one per device
