@@ -97,6 +97,21 @@ def evaluate(opt, problems: list[Problem], steps: int, eps: float = 1e-6) -> flo
     return sum(vals) / len(vals)
 
 
+def mean_secant_residual(opt: LSR1, problems: list[Problem], steps: int) -> float:
+    """Mean L-SR1 relative secant residual |s - H y|² / (|s|² + |H y|²) over steps 1..steps-1 and problems."""
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for p in problems:
+            state = start(opt, p)
+            for _ in range(steps):
+                k_before = state.k
+                state = opt.step(state, p.objective)
+                valid = (k_before >= 1) & state.active
+                total += float(state.buffers["secant"][valid].sum())
+                count += int(valid.sum())
+    return total / max(count, 1)
+
+
 class MetaTrainer:
     """Owns the learned optimizer, the AdamW meta-optimizer, the task stream and the training log."""
 
@@ -220,4 +235,4 @@ def summarize_log(log: list[dict[str, Any]], every: int = 1) -> list[dict[str, A
     return out[::every] if every > 1 else out
 
 
-__all__ = ["MetaTrainConfig", "MetaTrainer", "evaluate", "validation_problems", "summarize_log"]
+__all__ = ["MetaTrainConfig", "MetaTrainer", "evaluate", "mean_secant_residual", "validation_problems", "summarize_log"]
