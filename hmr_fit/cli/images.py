@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from hmr_fit import __version__
 from hmr_fit.errors import HmrFitError, InputError, NoPersonError
 from hmr_fit.fit.camera import Camera
 from hmr_fit.fit.fitter import Fitter, FitResult
@@ -143,7 +142,3 @@ def summary_line(job: ImageJob) -> str:
 
 def log(message: str) -> None:
     print(message, file=sys.stdout, flush=True)
-
-
-def versions() -> dict[str, str]:
-    return {"hmr_fit": __version__, "torch": torch.__version__, "numpy": np.__version__}

@@ -98,6 +98,8 @@ def run(cfg, inputs: list[str], args) -> int:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise InputError(f"--device {device} requested but CUDA is not available; use --device cpu")
     output = Path(args.output or cfg.output)
+    if device.type == "cpu" and int(cfg.cpu_threads) > 0:
+        torch.set_num_threads(int(cfg.cpu_threads))
 
     # Body model, energy, optimizers, fitter: built once.
     body_cfg = OmegaConf.to_container(cfg.body, resolve=False)

@@ -1,6 +1,6 @@
-"""Writing one run's outputs per image: ``<stem>_all.png`` (overlay | side view | keypoints), ``<stem>_overlay.png``,
-and per person ``<stem>_<i>.{obj,ply,glb}`` plus ``<stem>_<i>.json`` / ``.npz``. Every file is written atomically,
-so an interrupted run never leaves a half-written output."""
+"""Writing one run's outputs per image: ``<stem>_all.png`` (overlay | side view | keypoints), and per person
+``<stem>_<i>.png`` (overlay), ``<stem>_<i>.{obj,ply,glb}`` and ``<stem>_<i>.json`` / ``.npz`` (``hmr_fit.io.export``).
+Every file is written atomically, so an interrupted run never leaves a half-written output."""
 
 from __future__ import annotations
 
@@ -9,12 +9,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from hydra.utils import instantiate
-from omegaconf import OmegaConf
 
 from hmr_fit.body import BodyModel
-from hmr_fit.cli.images import ImageJob, versions
+from hmr_fit.cli.images import ImageJob
 from hmr_fit.errors import HmrFitError
-from hmr_fit.io.atomic import write_png
+from hmr_fit.io.export import PersonParams
 from hmr_fit.io.images import read_image
 
 
@@ -29,19 +28,14 @@ def output_stem(job: ImageJob, output: Path, taken: set[str]) -> Path:
 
 
 def write_outputs(jobs: list[ImageJob], body: BodyModel, cfg, output: Path) -> None:
-    from hmr_fit.io.export import export_mesh, export_params
-
-    export_cfg = OmegaConf.to_container(cfg.export, resolve=True)
-    export_cfg.pop("_target_", None)
-    mesh_format = export_cfg.get("mesh_format", "obj")
-    output.mkdir(parents=True, exist_ok=True)
+    exporter = instantiate(cfg.export, _convert_="all")
     taken: set[str] = set()
     renderer = instantiate(cfg.render, faces=body.faces, _convert_="all")  # one renderer (GL context) per run
     try:
         for job in jobs:
             if job.error is not None:
                 continue
-            stem = output_stem(job, output, taken)
+            stem = output_stem(job, output, taken).name
             fits = [f for f in job.fits if f["accepted"]]
             vertices = posed_vertices(body, fits)
             try:
@@ -54,15 +48,26 @@ def write_outputs(jobs: list[ImageJob], body: BodyModel, cfg, output: Path) -> N
             confidence = np.stack([f["confidence"] for f in job.fits]) if job.fits else None
             fitted = np.stack([f["fitted_keypoints"] for f in job.fits]) if job.fits else None
             ids = [f["person_index"] for f in fits]
-            write_png(f"{stem}_all.png", renderer.render_all(image, vertices, intrinsics, detected, confidence,
-                                                             fitted, person_ids=ids))
-            write_png(f"{stem}_overlay.png", renderer.overlay(image, vertices, intrinsics, ids))
+            if exporter.write_all:
+                exporter.export_all(output, stem, renderer.render_all(image, vertices, intrinsics, detected,
+                                                                      confidence, fitted, person_ids=ids))
             for record, verts in zip(fits, vertices):
-                person_stem = Path(f"{stem}_{record['person_index']}")
-                export_mesh(person_stem.with_suffix(f".{mesh_format}"), verts, body.faces, mesh_format)
-                export_params(person_stem, dict(record, model=body.name, image=str(job.path), versions=versions()))
+                overlay = renderer.overlay(image, [verts], intrinsics, [record["person_index"]]) \
+                    if exporter.write_overlay else None
+                exporter.export_person(output, stem, person_params(record, body.name, job), verts, body.faces,
+                                       overlay)
     finally:
         renderer.close()
+
+
+def person_params(record: dict, model_name: str, job: ImageJob) -> PersonParams:
+    return PersonParams(
+        model_name=model_name, person_index=record["person_index"], betas=record["betas"],
+        body_pose=record["body_pose"], global_orient=record["global_orient"], transl=record["transl"],
+        intrinsics=np.array(intrinsics_of(record)), image_size=np.array([job.size[1], job.size[0]]),
+        keypoints_detected=record["keypoints"], keypoints_confidence=record["confidence"],
+        keypoints_fitted=record["fitted_keypoints"], energy=dict(record["terms"], total=record["energy"]),
+        quality=record["quality"], accepted=record["accepted"])
 
 
 @torch.no_grad()
