@@ -19,3 +19,7 @@ class NoPersonError(InputError):
 
 class FitDiverged(HmrFitError):
     """An optimization produced non-finite values for every problem it was given."""
+
+
+class ConfigError(HmrFitError):
+    """A configuration value or override is invalid."""

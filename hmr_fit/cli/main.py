@@ -14,7 +14,7 @@ from pathlib import Path
 
 from hmr_fit import __version__
 from hmr_fit.cli.errors import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, report
-from hmr_fit.errors import HmrFitError, InputError
+from hmr_fit.errors import ConfigError, HmrFitError, InputError
 
 DESCRIPTION = """Recover a 3D body mesh (SMPL format) for every person in images: MediaPipe finds 2D keypoints (or
 --keypoints gives them), a body model is fitted to them, and meshes, parameters and overlays are written. Runs offline
@@ -52,11 +52,11 @@ def compose_config(overrides: list[str]):
         with initialize_config_module(config_module="hmr_fit.configs", version_base="1.3"):
             return compose(config_name="config", overrides=overrides)
     except (HydraException, OmegaConfBaseException) as exc:
-        raise InputError(f"bad config override ({' '.join(overrides)}): {str(exc).splitlines()[0]}") from exc
+        raise ConfigError(f"bad config override ({' '.join(overrides)}): {str(exc).splitlines()[0]}") from exc
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_intermixed_args(argv)
     os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
     try:
         overrides, inputs = split_inputs(args.inputs)
@@ -107,7 +107,7 @@ def run(cfg, inputs: list[str], args) -> int:
     if args.model:
         body_cfg["model_path"] = args.model
     if body_cfg.get("model_path") == "???":
-        raise InputError("body=smpl needs a model file: pass --model /path/to/SMPL_NEUTRAL.pkl")
+        raise ConfigError("body=smpl needs a model file: pass --model /path/to/SMPL_NEUTRAL.pkl")
     body = BodyModel(**body_cfg).to(device)
     energy = instantiate(cfg.energy, body=body, _convert_="all")
     optimizer = optimizer_from_config(OmegaConf.to_container(cfg.optim, resolve=True))
