@@ -74,6 +74,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=ROOT / "data" / POSE_PRIOR_FILE)
+    parser.add_argument("--figure", type=Path, default=None, help="also render prior samples to this PNG")
     args = parser.parse_args()
     torch.set_num_threads(1)
     start = time.perf_counter()
@@ -143,6 +144,43 @@ def main() -> None:
     np.savez_compressed(args.out, transform=transform, gauss_std=gauss_std, weights=mix, means=means, covs=covs,
                         metadata=np.array(json.dumps(metadata)))
     print(f"wrote {args.out} ({len(mix)} components, fit in {fit_seconds:.1f} s)")
+    if args.figure is not None:
+        render_samples(prior, args.figure, args.seed)
+
+
+def render_samples(prior: PosePrior, path: Path, seed: int) -> None:
+    """Contact sheet: component means, raw draws, and draws truncated to the joint limits (max_penalty=0)."""
+    import sys
+
+    os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+    sys.path.insert(0, str(Path(__file__).parent))
+    import pyrender
+    from PIL import Image, ImageDraw
+
+    from build_motion_data import _render  # the same renderer as the motion contact sheet
+    from hmr_fit.body import BodyModel
+
+    size = 200
+    model = BodyModel()
+    gen = torch.Generator().manual_seed(seed)
+    rows = [("mean", prior.means_as_poses()[:6]), ("sample", prior.sample(6, gen)),
+            ("sample", prior.sample(6, gen)), ("in limits", prior.sample(6, gen, max_penalty=0.0))]
+    left = model.v_template[:, 0].numpy() > 0
+    renderer = pyrender.OffscreenRenderer(size, size)
+    sheet = Image.new("RGB", (6 * size, 2 * len(rows) * size), "white")
+    for r, (label, poses) in enumerate(rows):
+        out = model(body_pose=poses.float())
+        for c in range(len(poses)):
+            for v, yaw in enumerate((0.0, np.pi / 2)):
+                tile = _render(renderer, out.vertices[c].numpy(), model.faces, left, yaw, size)
+                nll = float(prior.nll(poses[c:c + 1]))
+                ImageDraw.Draw(tile).text((4, 4), f"{label} {c} nll {nll:.0f}" + (" side" if v else ""),
+                                          fill=(0, 0, 0))
+                sheet.paste(tile, (c * size, (2 * r + v) * size))
+    renderer.delete()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(path)
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":
