@@ -86,8 +86,6 @@ def run(cfg, inputs: list[str], args) -> int:
     from hmr_fit.body import BodyModel
     from hmr_fit.cli.images import ImageJob, collect_images, detect_people, fit_people, log, summary_line
     from hmr_fit.cli.outputs import write_outputs
-    from hmr_fit.optim import optimizer_from_config
-
     started = time.perf_counter()
     images, problems = collect_images(inputs)
     for problem in problems:
@@ -109,9 +107,7 @@ def run(cfg, inputs: list[str], args) -> int:
     if body_cfg.get("model_path") == "???":
         raise ConfigError("body=smpl needs a model file: pass --model /path/to/SMPL_NEUTRAL.pkl")
     body = BodyModel(**body_cfg).to(device)
-    energy = instantiate(cfg.energy, body=body, _convert_="all")
-    optimizer = optimizer_from_config(OmegaConf.to_container(cfg.optim, resolve=True))
-    fitter = instantiate(cfg.fit, body=body, energy=energy, optimizer=optimizer)
+    fitter = build_fitter(cfg, body)
 
     # Keypoints: from a file, or MediaPipe (loaded once for all images).
     jobs = [ImageJob(path) for path in images]
@@ -136,6 +132,28 @@ def run(cfg, inputs: list[str], args) -> int:
             print(f"hmr-fit: error: {failed[0].error}", file=sys.stderr)
         return EXIT_SOME_FAILED
     return EXIT_OK
+
+
+def build_fitter(cfg, body):
+    """Pose prior -> energy -> optimizer -> fitter, from the config groups, on the body's device and dtype."""
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    from hmr_fit.fit.energy import prior_terms
+    from hmr_fit.fit.initialize import standing_pose
+    from hmr_fit.optim import optimizer_from_config
+
+    prior = instantiate(cfg.prior, dtype=body.v_template.dtype).to(body.v_template.device)
+    energy = instantiate(cfg.energy, body=body, pose_terms=prior_terms(prior), _convert_="all")
+    optimizer = optimizer_from_config(OmegaConf.to_container(cfg.optim, resolve=True))
+    fit_cfg = OmegaConf.to_container(cfg.fit, resolve=True)
+    init = fit_cfg.pop("init_pose", "standing")
+    starts = {"standing": lambda: standing_pose(body.v_template.dtype), "prior_mean": prior.most_likely_pose,
+              "zero": lambda: None}
+    if init not in starts:
+        raise ConfigError(f"fit.init_pose must be one of {', '.join(starts)}, got '{init}'")
+    init_pose = starts[init]()
+    return instantiate(fit_cfg, body=body, energy=energy, optimizer=optimizer, init_pose=init_pose)
 
 
 def _config_file(relative: str) -> Path:

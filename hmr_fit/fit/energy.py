@@ -133,6 +133,17 @@ PoseTerms = Callable[[torch.Tensor], "dict[str, torch.Tensor]"]
 """pose (B, J-1, 3) -> named prior terms, each (B,) (e.g. the GMM, joint limits, bend direction)."""
 
 
+def prior_terms(prior) -> PoseTerms:
+    """The terms of a ``hmr_fit.fit.priors.PosePrior``, unweighted, for ``FitEnergy(pose_terms=...)``:
+    ``pose_prior`` (mixture NLL above its minimum, nats), ``joint_limits`` (rad^2), ``bend`` (bend direction)."""
+
+    def terms(pose: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"pose_prior": prior.nll(pose) - prior.nll_floor, "joint_limits": prior.limits(pose),
+                "bend": prior.bend(pose)}
+
+    return terms
+
+
 class FitEnergy:
     """Weighted sum of the terms. ``weights`` maps term name -> weight; a missing or zero weight skips the term.
 

@@ -75,11 +75,13 @@ class Fitter:
         stage1_steps, steps: step budgets; tol: stop a person once max |gradient| <= tol.
         max_quality: accept a fit whose reprojection error is at most this fraction of the person's size.
         min_keypoints: people with fewer keypoints of confidence >= 0.3 are not fitted (rejected).
+        init_pose: (J-1, 3) body pose every fit starts from; None: zero (the T-pose).
     """
 
     def __init__(self, body: BodyModel, energy: FitEnergy, optimizer: Optimizer,
                  stage1_optimizer: Optimizer | None = None, stage1_steps: int = 15, steps: int = 30,
-                 tol: float = 1e-5, max_quality: float = 0.08, min_keypoints: int = 6):
+                 tol: float = 1e-5, max_quality: float = 0.08, min_keypoints: int = 6,
+                 init_pose: torch.Tensor | None = None):
         if steps < 0 or stage1_steps < 0:
             raise ValueError(f"step budgets must be >= 0, got stage1_steps={stage1_steps}, steps={steps}")
         self.body, self.energy, self.optimizer = body, energy, optimizer
@@ -87,6 +89,7 @@ class Fitter:
         self.stage1_steps, self.steps, self.tol = stage1_steps, steps, tol
         self.max_quality, self.min_keypoints = max_quality, min_keypoints
         self.layout = energy.layout
+        self.init_pose = None if init_pose is None else torch.as_tensor(init_pose).reshape(-1)
 
     def prepare(self, keypoints: torch.Tensor, confidence: torch.Tensor, camera: Camera) -> FitData:
         dtype, device = self.body.v_template.dtype, self.body.v_template.device
@@ -115,6 +118,8 @@ class Fitter:
                                          data.init_log_depth.exp(), rodrigues(orient))
             x = torch.zeros(b, self.layout.dim, dtype=dtype, device=device)
             x[:, self.layout.orient] = orient
+            if self.init_pose is not None:
+                x[:, self.layout.pose] = self.init_pose.to(dtype=dtype, device=device)
             x[:, self.layout.camera] = translation_to_params(transl)
             starts.append(x)
         return torch.stack(starts)

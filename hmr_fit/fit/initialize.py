@@ -98,3 +98,15 @@ def orientation_hypotheses(batch: int, dtype: torch.dtype, device) -> torch.Tens
     front = torch.tensor(FRONT_ORIENT, dtype=dtype, device=device).expand(batch, 3)
     back = torch.tensor(BACK_ORIENT, dtype=dtype, device=device).expand(batch, 3)
     return torch.stack([front, back])
+
+
+def standing_pose(dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """(23, 3) a relaxed standing pose: arms lowered 70 degrees from the T-pose, elbows slightly bent, legs
+    straight. A fit starts from it: limbs the photo does not show (legs cut off by the frame) stay standing."""
+    from hmr_fit.body.joints import SMPL_JOINT_NAMES
+
+    pose = torch.zeros(23, 3, dtype=dtype)
+    for side, sign in (("left", -1.0), ("right", 1.0)):
+        pose[SMPL_JOINT_NAMES.index(f"{side}_shoulder") - 1, 2] = sign * 1.2
+        pose[SMPL_JOINT_NAMES.index(f"{side}_elbow") - 1, 1] = sign * 0.3
+    return pose

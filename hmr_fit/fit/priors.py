@@ -369,6 +369,12 @@ class PosePrior(torch.nn.Module):
             energy = energy + self.bend_weight * self.bend(pose)
         return energy
 
+    @torch.no_grad()
+    def most_likely_pose(self) -> torch.Tensor:
+        """(23, 3) the component mean with the lowest NLL: a natural pose to start a fit from."""
+        means = self.means_as_poses()
+        return means[self.nll(means).argmin()]
+
     def means_as_poses(self) -> torch.Tensor:
         """The component means as poses (independent features at zero).
 

@@ -31,7 +31,7 @@ def astronaut(tmp_path_factory):
 @pytest.fixture(scope="module")
 def astronaut_run(astronaut, tmp_path_factory):
     out = tmp_path_factory.mktemp("out")
-    code = main([str(astronaut), "-o", str(out), "export.mesh_format=ply"])
+    code = main([str(astronaut), "-o", str(out), "export.mesh_format=ply", "export.write_overlay=true"])
     return code, out
 
 
