@@ -77,7 +77,7 @@ class LBFGS(Optimizer):
     multi_eval = True
     _hparam_names = ("lr", "history_size", "c1", "max_ls", "tolerance_change", "curvature_eps")
 
-    def __init__(self, lr: float = 1.0, history_size: int = 10, c1: float = 1e-4, max_ls: int = 25,
+    def __init__(self, lr: float = 1.0, history_size: int = 30, c1: float = 1e-4, max_ls: int = 25,
                  tolerance_change: float = 1e-9, curvature_eps: float = 1e-10):
         check_positive("learning rate", lr)
         if not isinstance(history_size, int) or history_size < 1:

@@ -42,9 +42,10 @@ OPTIM_DB: list[OptimizerInfo] = [
                    ({"min_denominator": -1.0}, "Invalid min_denominator")],
                   multi_eval=True, other_kwargs={"history_size": 4}),
     OptimizerInfo(LSR1, [{}, {"keep_identity": False, "rescale": True, "memory": 2, "secant_form": "paper"},
-                         {"hidden": 8, "depth": 1, "n_groups": 3}],
+                         {"hidden": 8, "depth": 1, "n_groups": 3}, {"step_form": "symmetric"}],
                   [({"hidden": 0}, "Invalid hidden"), ({"memory": 0}, "Invalid memory"),
-                   ({"alpha1": -0.1}, "Invalid alpha1"), ({"secant_form": "x"}, "Invalid secant_form")],
+                   ({"alpha1": -0.1}, "Invalid alpha1"), ({"secant_form": "x"}, "Invalid secant_form"),
+                   ({"step_form": "x"}, "Invalid step_form")],
                   needs_weights=True, other_kwargs={"seed": 123, "alpha1": 0.2}),
 ]
 

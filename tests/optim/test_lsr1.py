@@ -53,6 +53,20 @@ def test_direction_is_descent_on_random_states(n, seed, steps, log_scale, rescal
     assert (new.buffers["eta"] > 0).all()
 
 
+@settings(max_examples=15, deadline=None)
+@given(n=st.integers(1, 30), seed=st.integers(0, 10_000), steps=st.integers(0, 6), log_scale=st.floats(-2, 2))
+def test_symmetric_step_is_always_downhill(n, seed, steps, log_scale):
+    """step_form="symmetric": Δx = -D^½ B̃ D^½ g with D = diag(η) > 0, so g'Δx < 0 for every g != 0."""
+    opt = LSR1(step_form="symmetric", seed=seed % 5)
+    state, objective = random_state(opt, B=3, n=n, seed=seed, steps=steps, scale=10**log_scale)
+    with torch.no_grad():
+        state = opt.prime(state, objective)
+        new = opt.step(state, objective)
+    moved = new.active & state.active
+    gdx = (state.g * (new.x - state.x)).sum(-1)
+    assert (gdx[moved] < 0).all(), gdx
+
+
 @pytest.mark.parametrize("keep_identity", [True, False])
 @pytest.mark.parametrize("steps", [1, 3, 6])
 def test_implicit_preconditioner_equals_explicit_matrix(keep_identity, steps):
