@@ -4,7 +4,6 @@ their exit code and a one-line message."""
 from __future__ import annotations
 
 import json
-import sys
 
 import numpy as np
 import pytest
@@ -12,12 +11,11 @@ import torch
 from PIL import Image
 
 from hmr_fit.cli.main import main
+from hmr_fit.fit.synthetic import make_problems, procrustes_error
 from hmr_fit.io.export import load_params
 from hmr_fit.keypoints import Person
 from hmr_fit.keypoints.io import to_openpose_json
 
-sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1] / "fit"))
-from synthetic import procrustes_error, synthetic_people  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -74,22 +72,27 @@ def trimesh_vertices(path):
 
 
 def test_keypoint_file_input_fits_synthetic_people(tmp_path, open_model):
-    kp, conf, _, truth = synthetic_people(open_model, 2, seed=11, image_size=1000)
-    people = [Person(keypoints=kp[i].double().numpy(), confidence=conf[i].double().numpy(),
-                     bbox=np.array([0, 0, 1000, 1000.0]), score=1.0) for i in range(2)]
+    """People from held-out motion clips, projected and written as OpenPose BODY_25 JSON, fitted back."""
+    problems = make_problems(open_model, 3, seed=11, split="test", image_size=1000)
+    people = [Person(keypoints=problems.keypoints[i].double().numpy(),
+                     confidence=problems.confidence[i].double().numpy(), bbox=np.array([0, 0, 1000, 1000.0]),
+                     score=1.0) for i in range(3)]
     (tmp_path / "scene.json").write_text(json.dumps(to_openpose_json(people)))
     Image.new("RGB", (1000, 1000), "white").save(tmp_path / "scene.png")
     code = main([str(tmp_path / "scene.png"), "--keypoints", str(tmp_path / "scene.json"), "-o",
-                 str(tmp_path / "out"), "fit.steps=80", "export.write_all=false", "export.write_overlay=false"])
+                 str(tmp_path / "out"), "export.write_all=false"])
     assert code == 0
-    fitted = [load_params(tmp_path / "out" / f"scene_{i}.npz") for i in range(2)]
-    joints = open_model(torch.tensor(np.stack([f.betas for f in fitted]), dtype=torch.float32),
-                        torch.tensor(np.stack([f.body_pose for f in fitted]), dtype=torch.float32),
-                        torch.tensor(np.stack([f.global_orient for f in fitted]), dtype=torch.float32),
-                        torch.tensor(np.stack([f.transl for f in fitted]), dtype=torch.float32),
+    fitted = [load_params(tmp_path / "out" / f"scene_{i}.npz") for i in range(3)]
+
+    def stack(name):
+        return torch.tensor(np.stack([getattr(f, name) for f in fitted]), dtype=torch.float32)
+
+    joints = open_model(stack("betas"), stack("body_pose"), stack("global_orient"), stack("transl"),
                         return_vertices=False).joints
-    # BODY_25 carries no small toes, so 21 of 23 keypoints constrain the fit; 3D error stays moderate
-    assert procrustes_error(joints, truth["joints"]).max() < 0.1
+    assert all(f.accepted and f.quality < 0.03 for f in fitted)  # the fit explains the given keypoints
+    # 3D: 2D-only evidence leaves depth ambiguity (held-out median PA-MPJPE is ~85 mm, docs/benchmarks.md); this
+    # catches gross failures (a flipped or exploded body is 300+ mm off)
+    assert procrustes_error(joints, problems.joints).max() < 0.25
 
 
 def test_image_without_a_person(tmp_path, capsys):
