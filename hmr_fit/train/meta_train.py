@@ -197,7 +197,7 @@ class MetaTrainer:
             "version": CHECKPOINT_VERSION, "config": asdict(self.cfg), "iteration": self.iteration,
             "elapsed_s": self.elapsed_s, "optimizer": self.opt.state_dict(),
             "meta_optimizer": self.meta_opt.state_dict(), "generator": self.gen.get_state(),
-            "torch_rng": torch.get_rng_state(), "log": self.log, "best": self.best,
+            "torch_rng": torch.get_rng_state(), "log": self.log, "best": self.best, "skipped": self.skipped,
         }, tmp)
         tmp.replace(path)
 
@@ -214,6 +214,7 @@ class MetaTrainer:
         torch.set_rng_state(ck["torch_rng"])
         self.iteration, self.elapsed_s = ck["iteration"], ck["elapsed_s"]
         self.log, self.best = ck["log"], ck["best"]
+        self.skipped = ck.get("skipped", 0)
         return self
 
 
