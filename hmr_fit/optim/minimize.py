@@ -87,7 +87,7 @@ def minimize(
         if state is None:
             state = optimizer.init(x0, groups=groups) if groups is not None else optimizer.init(x0)
         state = optimizer.prime(state, wrapped)
-        converged = _grad_small(state, tol)
+        converged = _grad_small(state, tol) & ~state.failed
         state = _stop(state, converged, max_evals)
         f_tr, e_tr, x_tr = [state.f.clone()], [state.n_evals.clone()], [state.x.clone()] if record_x else None
         for _ in range(max_steps):

@@ -138,3 +138,19 @@ def test_tolerance_stops_converged_problems():
     res = minimize(objective, x0, LBFGS(tolerance_change=0.0), max_steps=200, tol=1e-8)
     assert res.converged.all() and res.done.all()
     assert (res.g.abs().amax(-1) <= 1e-8).all()
+
+
+def test_nonfinite_start_is_failed_not_converged():
+    from hmr_fit.optim import Adam
+
+    objective, x0, _ = quadratic(B=3, n=4, seed=7)
+
+    def bad_start(x):
+        f, g = objective(x)
+        f = f.clone()
+        f[1] = float("nan")
+        return f, g
+
+    res = minimize(bad_start, x0, Adam(), max_steps=3, tol=1e-3)
+    assert res.failed.tolist() == [False, True, False]
+    assert not res.converged[1] and torch.equal(res.x[1], x0[1])
