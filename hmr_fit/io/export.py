@@ -304,7 +304,7 @@ class Exporter:
     """
 
     def __init__(self, mesh_format: str = "obj", write_mesh: bool = True, write_params: bool = True,
-                 write_overlay: bool = True, write_all: bool = True, significant_digits: int = 7) -> None:
+                 write_overlay: bool = False, write_all: bool = True, significant_digits: int = 7) -> None:
         if mesh_format not in MESH_FORMATS:
             raise InputError(f"mesh_format must be one of {', '.join(MESH_FORMATS)}, got '{mesh_format}'")
         if not 1 <= int(significant_digits) <= 17:
