@@ -208,7 +208,7 @@ def test_atomic_files_get_normal_permissions_and_png_reads_back(tmp_path):
 
 def test_exporter_writes_enabled_outputs(tmp_path, person_mesh):
     verts, faces = person_mesh
-    exporter = Exporter(mesh_format="glb")
+    exporter = Exporter(mesh_format="glb", write_overlay=True)
     picture = np.zeros((10, 12, 3), np.uint8)
     written = exporter.export_person(tmp_path / "out", "photo", make_params(index=1), verts, faces, picture)
     written += exporter.export_all(tmp_path / "out", "photo", picture)
