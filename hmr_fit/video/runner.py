@@ -46,7 +46,7 @@ from hmr_fit.fit.camera import Camera
 from hmr_fit.fit.fitter import Fitter, FitResult
 from hmr_fit.io.atomic import TMP_SUFFIX, write_bytes, write_json, write_npz
 from hmr_fit.video.reader import VideoReader, prefetch
-from hmr_fit.video.smooth import ShapeAverage, TemporalEnergy, neighbour_reference
+from hmr_fit.video.smooth import ShapeAverage, TemporalEnergy, neighbour_reference, shifted_start
 from hmr_fit.video.track import Tracker
 
 __all__ = ["VideoRunner", "VideoResult", "SUMMARY_FILE", "STAGES"]
@@ -196,7 +196,8 @@ class VideoRunner:
                       float(camera.center[0, 1]))
         tracker = self.tracker_factory()
         shapes = ShapeAverage()
-        last_x: dict[int, torch.Tensor] = {}
+        last_x: dict[int, torch.Tensor] = {}  # per track: the last accepted fit (n,)
+        last_obs: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # ... and the keypoints it was fitted to
         records: dict[int, list[dict[str, Any]]] = {}
         no_person: list[int] = []
         stats = {"cold": [], "warm": [], "cold_refits": 0, "frames": 0}
@@ -220,12 +221,12 @@ class VideoRunner:
                 chunk.append((frame, entries))
                 stats["frames"] += 1
                 if len(chunk) >= self.chunk_frames:
-                    self._fit_chunk(chunk, camera, last_x, shapes, records, stats, timer, sink)
+                    self._fit_chunk(chunk, camera, last_x, last_obs, shapes, records, stats, timer, sink)
                     bar.update(len(chunk))
                     chunk = []
                 sink.check()
             if chunk:
-                self._fit_chunk(chunk, camera, last_x, shapes, records, stats, timer, sink)
+                self._fit_chunk(chunk, camera, last_x, last_obs, shapes, records, stats, timer, sink)
                 bar.update(len(chunk))
             sink.finish()
         except BaseException:
@@ -257,7 +258,7 @@ class VideoRunner:
         return info
 
     # -- fitting ----------------------------------------------------------------------------------------------------
-    def _fit_chunk(self, chunk, camera: Camera, last_x, shapes: ShapeAverage, records, stats, timer, sink) -> None:
+    def _fit_chunk(self, chunk, camera: Camera, last_x, last_obs, shapes: ShapeAverage, records, stats, timer, sink) -> None:
         t0 = time.perf_counter()
         entries = [e for _, es in chunk for e in es]
         # 1. Cold fits: the first frame of each track that has no accepted fit yet.
@@ -270,13 +271,16 @@ class VideoRunner:
         for e in cold:
             if e.record["accepted"]:
                 last_x[e.track] = e.x
+                last_obs[e.track] = (e.keypoints, e.confidence)
         # 2. Warm fits from each track's last accepted fit (tracks whose cold fit failed are fitted cold again).
         rest = [e for e in entries if firsts.get(e.track) is not e]
         warm = [e for e in rest if e.track in last_x]
         cold_again = [e for e in rest if e.track not in last_x]
         anchors = {e.track: last_x[e.track] for e in warm}
         if warm:
-            x0 = torch.stack([anchors[e.track] for e in warm])
+            focal = (float(camera.focal[0, 0]), float(camera.focal[0, 1]))
+            x0 = torch.stack([shifted_start(anchors[e.track], self.energy.layout.camera, *last_obs[e.track],
+                                            e.keypoints, e.confidence, focal) for e in warm])
             self._fit(warm, camera, x0, reference=self._reference(warm, x0, shapes))
         self._fit(cold_again, camera, None)
         # 3. Block-Jacobi smoothing passes over the warm frames (neighbours frozen per pass).
@@ -305,6 +309,7 @@ class VideoRunner:
             stats["warm" if e.record["warm"] else "cold"].append((e.record["steps"], e.record["evaluations"]))
             if e.record["accepted"]:
                 last_x[e.track] = e.x
+                last_obs[e.track] = (e.keypoints, e.confidence)
                 shapes.add(e.track, e.record["betas"], e.record["quality"], True)
             records.setdefault(e.track, []).append(e.record)
         timer.add("fit", time.perf_counter() - t0)

@@ -167,3 +167,37 @@ class ShapeAverage:
         if track_id not in self._sum:
             return None
         return self._sum[track_id] / self._weight[track_id]
+
+
+def shifted_start(x: torch.Tensor, camera_slice: slice, kp_old: np.ndarray, conf_old: np.ndarray,
+                  kp_new: np.ndarray, conf_new: np.ndarray, focal: tuple[float, float],
+                  min_confidence: float = 0.3) -> torch.Tensor:
+    """A warm start moved with the person: the previous fit with its camera block shifted by the 2D motion of the
+    keypoints (a chunk's later frames are warm-started from a fit several frames old).
+
+    With camera parameters (u, v, log z) = (tx/tz, ty/tz, log tz), the root projects to (fx u + cx, fy v + cy) at any
+    depth, so a keypoint-centroid shift d moves (u, v) by (d_x / fx, d_y / fy), and a change of the keypoints' spread
+    by a factor s (a person walking closer) changes log z by -log s.
+
+    Args:
+        x: (n,) the previous fit. camera_slice: where (u, v, log z) live in x.
+        kp_old, conf_old: (K, 2), (K,) keypoints the previous fit was fitted to. kp_new, conf_new: this frame's.
+        focal: (fx, fy) pixels.
+    Returns:
+        (n,) the shifted start (x itself when fewer than 3 keypoints are confident in both).
+    """
+    both = (np.asarray(conf_old) >= min_confidence) & (np.asarray(conf_new) >= min_confidence)
+    if both.sum() < 3:
+        return x
+    a, b = np.asarray(kp_old, np.float64)[both], np.asarray(kp_new, np.float64)[both]
+    ca, cb = a.mean(0), b.mean(0)
+    spread_a = np.median(np.linalg.norm(a - ca, axis=1))
+    spread_b = np.median(np.linalg.norm(b - cb, axis=1))
+    out = x.clone()
+    cam = out[camera_slice]
+    cam[0] += float((cb - ca)[0] / focal[0])
+    cam[1] += float((cb - ca)[1] / focal[1])
+    if spread_a > 1e-6 and spread_b > 1e-6:
+        cam[2] -= float(np.log(spread_b / spread_a))
+    out[camera_slice] = cam
+    return out

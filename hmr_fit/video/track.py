@@ -142,14 +142,16 @@ class Tracker:
                 if cost[r, c] <= self.max_cost:
                     self._advance(self.tracks[r], people[c], frame)
                     ids[c] = self.tracks[r].track_id
-        for j, person in enumerate(people):
-            if ids[j] < 0:
-                track = Track(self._next_id, np.asarray(person.keypoints, np.float64).copy(),
-                              np.asarray(person.confidence, np.float64).copy(), np.asarray(person.bbox, np.float64),
-                              frame)
-                self._next_id += 1
-                self.tracks.append(track)
-                ids[j] = track.track_id
+        # New ids in left-to-right order of the boxes, so that they do not depend on the detector's order.
+        new = sorted((j for j in range(len(people)) if ids[j] < 0),
+                     key=lambda j: (float(people[j].bbox[0]), float(people[j].bbox[1])))
+        for j in new:
+            person = people[j]
+            track = Track(self._next_id, np.asarray(person.keypoints, np.float64).copy(),
+                          np.asarray(person.confidence, np.float64).copy(), np.asarray(person.bbox, np.float64), frame)
+            self._next_id += 1
+            self.tracks.append(track)
+            ids[j] = track.track_id
         return ids
 
     def _advance(self, track: Track, person: Person, frame: int) -> None:
