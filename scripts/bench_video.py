@@ -38,6 +38,12 @@ def make_clip(path: Path, width: int, height: int, frames: int, people: int) -> 
     vw.release()
 
 
+def _cpu_seconds() -> float:
+    """User + system CPU time of this process, all threads: a load-independent cost measure on a shared machine."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def run_one(width: int, height: int, frames: int, people: int, render: bool, device: str) -> dict:
     import torch
 
@@ -56,15 +62,16 @@ def run_one(width: int, height: int, frames: int, people: int, render: bool, dev
     t0 = time.perf_counter()
     runner = build_runner(cfg_dict, None, device)
     setup = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), _cpu_seconds()
     result = runner.process(clip, tmp / "out")
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, _cpu_seconds() - cpu0
     if result.status != "done":
         return {"error": result.error}
     s = json.loads((tmp / "out" / "summary.json").read_text())
     fitted = sum(t["frames"] for t in s["tracks"].values())
     return {"width": width, "height": height, "frames": frames, "people": people, "render": render,
-            "setup_s": round(setup, 2), "wall_s": round(wall, 2), "fps_end_to_end": round(frames / wall, 2),
+            "setup_s": round(setup, 2), "cpu_ms_per_frame": round(1000 * cpu / frames, 1),
+            "load_average": round(__import__("os").getloadavg()[0], 2), "wall_s": round(wall, 2), "fps_end_to_end": round(frames / wall, 2),
             "people_per_frame": round(fitted / frames, 2), "accepted": sum(t["accepted"] for t in s["tracks"].values()),
             "stage_s": s["seconds"], "stage_fps": s["frames_per_second"], "steps": s["steps"],
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
@@ -96,7 +103,8 @@ def main() -> None:
             continue
         st = res["steps"]
         print(f"{res['width']}x{res['height']} people={res['people']} render={res['render']} frames={res['frames']}: "
-              f"{res['fps_end_to_end']} frames/s end to end; per stage frames/s {res['stage_fps']}; warm steps "
+              f"{res['fps_end_to_end']} frames/s end to end, {res['cpu_ms_per_frame']} CPU ms/frame (load "
+              f"{res['load_average']}); per stage frames/s {res['stage_fps']}; warm steps "
               f"{st['warm_steps_mean']} (evals {st['warm_evaluations_mean']}) vs cold {st['cold_steps_mean']} "
               f"(evals {st['cold_evaluations_mean']}); people/frame {res['people_per_frame']}; peak RSS "
               f"{res['peak_rss_mb']} MB", flush=True)

@@ -16,8 +16,8 @@ the video is finished and a rerun skips it):
     summary.json     video facts, per-stage timings, warm vs cold step counts, per-frame quality per track,
                      frames without a person.
 
-Threads: a decoding thread (``reader.prefetch``) keeps ``queue_size`` frames ahead; the main thread detects, tracks
-and fits; a render thread owns the OpenGL context and the ``cv2.VideoWriter``. Memory is bounded by the queues and
+Threads: a decoding thread (``reader.prefetch``) decodes and detects ``queue_size`` frames ahead (the detector is
+used by that thread only); the main thread tracks and fits; a render thread owns the OpenGL context and the ``cv2.VideoWriter``. Memory is bounded by the queues and
 one chunk of frames, not by the video's length.
 
 Fitting (see ``smooth.py``): a chunk of ``chunk_frames`` frames is fitted as batches of up to ``batch_size``
@@ -207,11 +207,20 @@ class VideoRunner:
         sink = _RenderSink(self, out_dir, (height, width), reader.fps, intrinsics, timer)
         sink.start()
         detector = self.detector_factory()
+        stream = None
         try:
             chunk: list[tuple[Any, list[_Entry]]] = []
-            for frame in prefetch(_timed(reader, timer), self.queue_size):
+
+            def detected():  # runs in the decoding thread: decode + detect overlap with fitting
+                for frame in _timed(reader, timer):
+                    t0 = time.perf_counter()
+                    found = detector.detect(frame.image, timestamp_ms=frame.timestamp_ms)
+                    timer.add("detect", time.perf_counter() - t0)
+                    yield frame, [p for p in found if p.accepted]
+
+            stream = prefetch(detected(), self.queue_size)
+            for frame, people in stream:
                 t0 = time.perf_counter()
-                people = [p for p in detector.detect(frame.image, timestamp_ms=frame.timestamp_ms) if p.accepted]
                 ids = tracker.update(people, frame.index)
                 timer.add("detect", time.perf_counter() - t0)
                 if not people:
@@ -233,6 +242,8 @@ class VideoRunner:
             sink.abort()
             raise
         finally:
+            if stream is not None:
+                stream.close()  # stops and joins the decoding thread before its detector is closed
             bar.close()
             close = getattr(detector, "close", None)
             if close is not None:
