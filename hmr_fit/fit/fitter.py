@@ -136,7 +136,7 @@ class Fitter:
         """
         data = self.prepare(keypoints, confidence, camera)
         b = data.keypoints.shape[0]
-        groups = self.layout.groups(data.keypoints.device)
+        groups = self._groups(self.optimizer, self.layout.groups(data.keypoints.device))
         n_evals = torch.zeros(b, dtype=torch.long, device=data.keypoints.device)
         if x0 is None:
             x, facing, evals1 = self._stage1(data)
@@ -157,7 +157,7 @@ class Fitter:
         kp_weights = torch.zeros(len(KEYPOINT_NAMES), dtype=starts.dtype, device=starts.device)
         kp_weights[[KEYPOINT_NAMES.index(n) for n in STAGE1_KEYPOINTS]] = 1.0
         objective = self.energy.objective(both, base=starts, free=free, keypoint_weights=kp_weights)
-        groups = self.layout.groups(starts.device)[free]
+        groups = self._groups(self.stage1_optimizer, self.layout.groups(starts.device)[free])
         res = minimize(objective, starts[:, free], self.stage1_optimizer, max_steps=self.stage1_steps, tol=self.tol,
                        groups=groups)
         z = torch.where(torch.isfinite(res.x).all(-1, keepdim=True), res.x, starts[:, free])
@@ -167,6 +167,11 @@ class Fitter:
         chosen = torch.where(back[:, None], x[1], x[0])
         evals = res.n_evals.reshape(2, b).sum(0)
         return chosen, ["back" if v else "front" for v in back.tolist()], evals
+
+    @staticmethod
+    def _groups(optimizer: Optimizer, groups: torch.Tensor) -> torch.Tensor | None:
+        """Variable-group ids for optimizers that use them (L-SR1 trained with a group channel), else None."""
+        return groups if getattr(optimizer, "n_groups", 0) > 0 else None
 
     @torch.no_grad()
     def _summarise(self, x: torch.Tensor, data: FitData, facing: list[str], n_steps: torch.Tensor,

@@ -25,7 +25,7 @@ class Adam(Optimizer):
     name = "adam"
     _hparam_names = ("lr", "betas", "eps")
 
-    def __init__(self, lr: float = 0.1, betas: tuple[float, float] | list[float] = (0.9, 0.999), eps: float = 1e-8):
+    def __init__(self, lr: float = 0.03, betas: tuple[float, float] | list[float] = (0.9, 0.999), eps: float = 1e-8):
         check_positive("learning rate", lr)
         check_positive("epsilon value", eps, allow_zero=True)
         betas = tuple(float(b) for b in betas)
