@@ -44,6 +44,9 @@ class HMRMetaConfig:
         w3d: weight of the 3D term mean_t MPJPE(x_t) / 0.1 m (stage 2 only; 0: self-supervised only).
         init_step_bias: initial bias of G's output, so the untrained η = alpha1·exp(bias) is a stable GD step on
             this stiff energy (camera-depth gradients are ~50x the pose ones).
+        init_sign_lr: if > 0, before meta-training fit G's output (regression, ``init_fit_steps`` Adam steps) so that
+            the untrained step is η_i·g_i ≈ init_sign_lr·sign(g_i), an Adam-like start on features from Adam
+            trajectories (GD with any per-group step is poor on this energy: its curvature varies per coordinate).
         warm_start: path/name of L-SR1 weights to start from (n_groups may differ: group channels start at 0).
         val_every, val_batch, val_steps: validation (held-out clips; mean PA-MPJPE at val_steps picks the best).
         time_limit_s: stop after this much training time.
@@ -63,6 +66,8 @@ class HMRMetaConfig:
     eps: float = 1e-6
     w3d: float = 0.5
     init_step_bias: float = -4.6
+    init_sign_lr: float = 0.0
+    init_fit_steps: int = 300
     warm_start: str | None = None
     val_every: int = 25
     val_batch: int = 64
@@ -154,6 +159,43 @@ def warm_start_weights(opt: LSR1, weights: str | Path) -> None:
                 p[:, : q.shape[1]] = q
 
 
+def fit_sign_steps(opt: LSR1, problem: HMRProblem, lr: float, steps: int, seed: int = 0,
+                   adam_steps: int = 20) -> float:
+    """Regress G's logit so that η_i = lr / |g_i| (clamped), on L-SR1 features of an Adam(lr) trajectory of
+    ``problem`` (empty buffer: h = y). Returns the final mean-squared logit error."""
+    from hmr_fit.optim import Adam
+    from hmr_fit.optim.lsr1_nets import features
+
+    res = minimize(problem.objective, problem.x0, Adam(lr=lr), max_steps=adam_steps, tol=0.0, record_x=True)
+    xs = res.x_trace
+    phis, targets = [], []
+    groups = problem.groups.expand_as(problem.x0)
+    x_prev, g_prev = torch.zeros_like(xs[0]), torch.zeros_like(xs[0])
+    for t in range(xs.shape[0]):
+        x = xs[t]
+        _, g = problem.objective(x)
+        s, y = x - x_prev, g - g_prev
+        phis.append(features(x, s, y, g, y, groups, opt.n_groups))
+        eta = lr / (g.abs() + 1e-3 * g.pow(2).mean(-1, keepdim=True).sqrt() + 1e-12)
+        targets.append((torch.log(eta / opt.alpha1) / opt.alpha2).clamp(-opt.logit_clamp, min(opt.logit_clamp, 4.6)))
+        x_prev, g_prev = x, g
+    phi = torch.cat(phis).reshape(-1, phis[0].shape[-1]).detach()
+    target = torch.cat(targets).reshape(-1).detach()
+    params = list(opt.nets.encoder.parameters()) + list(opt.nets.step.parameters())
+    fit = torch.optim.Adam(params, lr=3e-3)
+    gen = torch.Generator().manual_seed(seed)
+    err = float("nan")
+    for _ in range(steps):
+        idx = torch.randint(0, phi.shape[0], (4096,), generator=gen)
+        _, logit = opt.nets(phi[idx][None])
+        loss = (logit[0] - target[idx]).pow(2).mean()
+        fit.zero_grad()
+        loss.backward()
+        fit.step()
+        err = loss.item()
+    return err
+
+
 class HMRMetaTrainer:
     """Learned optimizer + AdamW + task pool + validation + log, resumable."""
 
@@ -167,7 +209,6 @@ class HMRMetaTrainer:
         else:
             with torch.no_grad():
                 self.opt.nets.step[-1].bias.fill_(cfg.init_step_bias)
-        self.meta_opt = torch.optim.AdamW(self.opt.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         tcfg = TaskConfig.from_dict(cfg.tasks)
         self.train_tasks = HMRTasks(fitter, "train", tcfg, prior=prior)
         self.val_tasks = HMRTasks(fitter, "val", tcfg)
@@ -175,6 +216,11 @@ class HMRMetaTrainer:
                                                              progress=pool_progress)
         vt = self.val_tasks.sample_truth(cfg.val_batch, 777_000 + cfg.seed)
         self.val = self.val_tasks.stage2(vt)
+        if cfg.init_sign_lr > 0 and not cfg.warm_start:
+            idx = torch.arange(min(256, self.pool["x0"].shape[0]))
+            fit_sign_steps(self.opt, self.train_tasks.stage2(index_truth(self.pool["truth"], idx), self.pool["x0"][idx]),
+                           cfg.init_sign_lr, cfg.init_fit_steps, seed=cfg.seed)
+        self.meta_opt = torch.optim.AdamW(self.opt.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.val1 = self.val_tasks.stage1(index_truth(vt, torch.arange(min(32, cfg.val_batch))))
         self.gen = torch.Generator().manual_seed(cfg.seed)
         self.loss = MetaLoss(lam=cfg.lam, eps=cfg.eps)
@@ -241,9 +287,9 @@ class HMRMetaTrainer:
                 if self.score(v) < self.best["score"]:
                     self.best = {"score": self.score(v), "iteration": self.iteration,
                                  "weights": self.opt.state_dict(), **v}
-                if checkpoint is not None:
-                    self.save_checkpoint(checkpoint)
             self.log.append(rec)
+            if "val_pa" in rec and checkpoint is not None:
+                self.save_checkpoint(checkpoint)
             if progress is not None:
                 progress(rec)
             if cfg.time_limit_s is not None and self.elapsed_s > cfg.time_limit_s:
