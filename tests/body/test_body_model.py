@@ -177,3 +177,18 @@ def test_cuda_matches_cpu(open_model):
     gpu = BodyModel().to("cuda")
     out = gpu(*[a.cuda() for a in args])
     torch.testing.assert_close(out.vertices.cpu(), open_model(*args).vertices, atol=1e-5, rtol=0)
+
+
+def test_skinning_backward_matches_autograd_and_gradcheck():
+    from hmr_fit.body.lbs import skin
+
+    g = torch.Generator().manual_seed(4)
+    points = torch.randn(2, 30, 3, dtype=torch.float64, generator=g, requires_grad=True)
+    weights = torch.rand(30, 5, dtype=torch.float64, generator=g)
+    weights = weights / weights.sum(1, keepdim=True)
+    transforms = torch.randn(2, 5, 3, 4, dtype=torch.float64, generator=g, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda p, a: skin(p, weights, a), (points, transforms))
+    # reference: the plain formula through autograd
+    blended = torch.einsum("vj,bjxy->bvxy", weights, transforms)
+    ref = (blended[..., :3] @ points.unsqueeze(-1)).squeeze(-1) + blended[..., 3]
+    torch.testing.assert_close(skin(points, weights, transforms), ref)
