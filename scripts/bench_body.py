@@ -2,7 +2,7 @@
 
     python scripts/bench_body.py [--model FILE] [--batches 1 64 1024] [--threads 2] [--device cpu cuda]
 
-Prints a markdown table; ratios are smplx time / our time, measured in the same run.
+Prints a markdown table; ratios are smplx time / our time, measured in the same run with the calls interleaved.
 """
 
 from __future__ import annotations
@@ -27,18 +27,21 @@ def smplx_from_file(path, num_betas: int, dtype):
     return smplx.SMPL(model_path=str(path), data_struct=Struct(**arrays), num_betas=num_betas, dtype=dtype)
 
 
-def timed(fn, device: str, min_time: float = 1.0, max_reps: int = 50) -> float:
-    """Median seconds per call after one warm-up."""
-    fn()
-    times = []
-    start = time.perf_counter()
-    while (time.perf_counter() - start < min_time or len(times) < 3) and len(times) < max_reps:
-        t = time.perf_counter()
+def timed_together(fns, device: str, min_time: float = 2.0, max_reps: int = 40) -> list[float]:
+    """Median seconds per call of each function, calls interleaved (a, b, c, a, b, c, ...) so that a shared
+    machine's changing load hits all of them alike; one warm-up call each."""
+    for fn in fns:
         fn()
-        if device == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t)
-    return float(np.median(times))
+    times = [[] for _ in fns]
+    start = time.perf_counter()
+    while (time.perf_counter() - start < min_time or len(times[0]) < 5) and len(times[0]) < max_reps:
+        for fn, record in zip(fns, times):
+            t = time.perf_counter()
+            fn()
+            if device == "cuda":
+                torch.cuda.synchronize()
+            record.append(time.perf_counter() - t)
+    return [float(np.median(t)) for t in times]
 
 
 def main() -> None:
@@ -81,9 +84,8 @@ def main() -> None:
             for backward in (False, True):
                 ctx = torch.enable_grad() if backward else torch.no_grad()
                 with ctx:
-                    t_ref = timed(lambda: run_smplx(backward), device)
-                    t_ours = timed(lambda: run_ours(backward), device)
-                    t_kp = timed(lambda: run_ours(backward, vertices=False), device)
+                    t_ref, t_ours, t_kp = timed_together([lambda: run_smplx(backward), lambda: run_ours(backward),
+                                                          lambda: run_ours(backward, vertices=False)], device)
                 name = "fwd+bwd" if backward else "fwd"
                 print(f"| {device} | {batch} | {name} | {t_ref * 1e3:.2f} | {t_ours * 1e3:.2f} | {t_ref / t_ours:.2f}x "
                       f"| {t_kp * 1e3:.2f} | {t_ref / t_kp:.1f}x |", flush=True)

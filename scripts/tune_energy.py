@@ -15,6 +15,7 @@ import torch
 from hmr_fit.body import BodyModel
 from hmr_fit.fit.energy import FitEnergy, prior_terms
 from hmr_fit.fit.fitter import Fitter
+from hmr_fit.fit.initialize import standing_pose
 from hmr_fit.fit.priors import PosePrior
 from hmr_fit.fit.synthetic import make_problems, mpjpe, procrustes_error
 from hmr_fit.optim import build_optimizer
@@ -23,6 +24,7 @@ BASE = {"reprojection": 1.0, "shape": 5e-4, "depth": 1e-4}
 
 
 def evaluate(body, prior, weights, problems, steps, optim, init_pose=None):
+    init_pose = standing_pose() if init_pose is None else init_pose
     energy = FitEnergy(body, weights, pose_terms=prior_terms(prior))
     fitter = Fitter(body, energy, build_optimizer(optim), stage1_steps=15, steps=steps, init_pose=init_pose)
     t = time.perf_counter()
@@ -40,10 +42,10 @@ def evaluate(body, prior, weights, problems, steps, optim, init_pose=None):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch", type=int, default=48)
-    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--optim", default="lbfgs")
-    parser.add_argument("--gmm", type=float, nargs="+", default=[0.0, 3e-4, 1e-3, 3e-3])
-    parser.add_argument("--limits", type=float, nargs="+", default=[0.0, 0.03])
+    parser.add_argument("--gmm", type=float, nargs="+", default=[0.0, 1e-3, 3e-3, 1e-2])
+    parser.add_argument("--limits", type=float, nargs="+", default=[0.0, 0.01])
     parser.add_argument("--pose-l2", type=float, nargs="+", default=[0.0, 2e-4])
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -62,7 +64,7 @@ def main() -> None:
             best = (m["pa_mm"], weights)
     m = evaluate(body, prior, best[1], test, args.steps, args.optim)
     print(f"\nchosen on train clips: {best[1]}")
-    print(f"held-out clips: PA-MPJPE {m['pa_mm']:.1f} mm, MPJPE {m['mpjpe_mm']:.1f} mm, 2D error "
+    print(f"held-out clips ({args.batch} problems): PA-MPJPE {m['pa_mm']:.1f} mm, MPJPE {m['mpjpe_mm']:.1f} mm, 2D error "
           f"{m['err2d_pct']:.2f} % of size, facing correct {m['facing_ok']:.0%}")
 
 

@@ -160,7 +160,10 @@ def build_fitter(cfg, body):
     if init not in starts:
         raise ConfigError(f"fit.init_pose must be one of {', '.join(starts)}, got '{init}'")
     init_pose = starts[init]()
-    return instantiate(fit_cfg, body=body, energy=energy, optimizer=optimizer, init_pose=init_pose)
+    stage1 = fit_cfg.pop("stage1_optim", None)
+    stage1_optimizer = optimizer_from_config({"name": stage1}) if stage1 else None
+    return instantiate(fit_cfg, body=body, energy=energy, optimizer=optimizer, init_pose=init_pose,
+                       stage1_optimizer=stage1_optimizer)
 
 
 def _config_file(relative: str) -> Path:
