@@ -7,7 +7,7 @@ training or model selection), B = 64 per batch. Every optimizer gets the same en
 start: the CLI's stage 1 (L-BFGS, 15 steps); then stage 2 (85 variables) for up to 100 steps with tol = 0.
 Records median energy (best-so-far not used: the last iterate is what a fitter returns), evaluations, wall time
 and 3D errors (MPJPE root-aligned, PA-MPJPE) at 0/5/10/20/50/100 steps; plus the full CLI pipeline with L-SR1
-(HMR weights) in both stages at 20 steps. Adam's lr is tuned on training-clip problems (mean PA-MPJPE at 20 steps).
+(HMR weights) as the lead would select it, 20 stage-2 steps. Adam's lr is tuned on training-clip problems (mean PA-MPJPE at 20 steps).
 Writes docs/figures/hmr_energy.png, hmr_pa_mpjpe.png and a markdown table.
 """
 
@@ -148,7 +148,7 @@ def main() -> None:
              "failed_frac": float(np.mean([r["failed"] for r in results[name]]))}
         summary[name] = s
     if pipeline["pa"]:
-        summary["CLI pipeline, L-SR1 HMR both stages, 15+20 steps"] = {
+        summary["CLI pipeline, L-SR1 HMR stage 2, 15+20 steps"] = {
             "pa_mean_20": torch.cat(pipeline["pa"]).mean().item(), "pa_median_20": torch.cat(pipeline["pa"]).median().item(),
             "mpjpe_mean_20": torch.cat(pipeline["mpjpe"]).mean().item(),
             "wall_s_per_batch": float(np.median(pipeline["wall"]))}
@@ -196,9 +196,9 @@ def main() -> None:
                  f"{s['evals'][100]:.1f} | {s['wall20_s_per_batch']:.2f} | {s['wall100_s_per_batch']:.2f} | "
                  f"{s['evals_to_lbfgs100_median']:.0f} ({s['reach_lbfgs100_frac']:.0%}) |")
     if pipeline["pa"]:
-        p = summary["CLI pipeline, L-SR1 HMR both stages, 15+20 steps"]
+        p = summary["CLI pipeline, L-SR1 HMR stage 2, 15+20 steps"]
         L += ["", f"Full CLI pipeline with `optim=lsr1 optim.weights=lsr1_hmr.pt optim.n_groups=4 fit.steps=20` "
-              f"(L-SR1 also runs stage 1): mean PA-MPJPE {p['pa_mean_20']:.1f} mm (median {p['pa_median_20']:.1f}), "
+              f"(`Fitter.fit`, stage 1 by `fit.stage1_optim`, L-BFGS by default): mean PA-MPJPE {p['pa_mean_20']:.1f} mm (median {p['pa_median_20']:.1f}), "
               f"MPJPE {p['mpjpe_mean_20']:.1f} mm, {p['wall_s_per_batch']:.2f} s per batch of {args.batch} "
               "(both stages, incl. data preparation)."]
     hm = summary["L-SR1 (HMR weights)"]

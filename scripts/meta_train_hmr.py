@@ -36,6 +36,7 @@ def main() -> None:
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--export", default=None)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--pool-from", default=None, help="reuse the task pool of another run's checkpoint.pt")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -63,8 +64,11 @@ def main() -> None:
                 node = node.setdefault(p, {})
             node[last] = yaml.safe_load(val)
         cfg = HMRMetaConfig.from_dict(raw)
-        pbar = tqdm(total=-(-cfg.pool // 64), desc="task pool (stage 1)", mininterval=5)
-        trainer = HMRMetaTrainer(cfg, fitter, prior, pool_progress=lambda i: pbar.update(1))
+        pool = None
+        if args.pool_from:
+            pool = torch.load(args.pool_from, map_location="cpu", weights_only=False)["pool"]
+        pbar = tqdm(total=-(-cfg.pool // 64), desc="task pool (stage 1)", mininterval=5, disable=pool is not None)
+        trainer = HMRMetaTrainer(cfg, fitter, prior, pool=pool, pool_progress=lambda i: pbar.update(1))
         pbar.close()
     cfg = trainer.cfg
 
