@@ -3,7 +3,7 @@
 
 Scenes are built from scikit-image's bundled photos (astronaut, public domain): one person, or two people
 set apart (MediaPipe suppresses people whose body regions overlap). Each scene is scaled so its longer side
-is 512 or 1080 px. Usage: ``python scripts/bench_detect.py [--repeats 10] [--markdown docs/bench_detect.md]``.
+is 512 or 1080 px. Usage: ``python scripts/bench_detect.py [--repeats 10] [--markdown docs/benchmarks.md]``.
 """
 
 from __future__ import annotations

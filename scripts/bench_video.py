@@ -4,7 +4,7 @@ render, write) at 640x360 and 1280x720 with 1 and 2 people; warm-started vs cold
 Test clips: scikit-image's astronaut (waist-up) pasted at 85% of the frame height, sliding 2 px per frame; with 2
 people a second, mirrored copy slides the other way. Each configuration runs in a fresh subprocess (clean peak RSS).
 
-    python scripts/bench_video.py                      # the table of docs/bench_video.md
+    python scripts/bench_video.py                      # the table of docs/benchmarks.md
     python scripts/bench_video.py --frames 60 --device cuda
 """
 

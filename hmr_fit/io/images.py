@@ -313,7 +313,7 @@ def resize_for_detection(image: np.ndarray, max_side: int | None) -> tuple[np.nd
     """Downscale an image so that its longer side is at most ``max_side`` (bilinear interpolation).
 
     Bilinear, not area averaging: OpenCV's INTER_AREA takes ~120 ms for 4032 -> 1920 px on our 2-core machine,
-    more than detecting on the full image, while bilinear takes ~15 ms (docs/bench_detect.md). MediaPipe
+    more than detecting on the full image, while bilinear takes ~15 ms (docs/benchmarks.md). MediaPipe
     resamples its input to 224/256 px bilinearly anyway.
 
     Args:

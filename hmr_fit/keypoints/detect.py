@@ -68,7 +68,7 @@ class PoseDetector:
 
     Not thread-safe: use one detector per thread. Use it as a context manager or call ``close()``.
 
-    Limitations (measured on bundled photos, see tests/keypoints/test_pose_detect.py and docs/bench_detect.md):
+    Limitations (measured on bundled photos, see tests/keypoints/test_pose_detect.py and docs/benchmarks.md):
     * Multi-person recall is limited. MediaPipe's person detector sees the whole image letterboxed to
       224 x 224 px and suppresses people whose body-sized regions overlap, so people standing side by side
       or small in a wide image are often missed (two photos pasted edge to edge: one person found; 256 px
