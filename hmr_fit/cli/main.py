@@ -162,8 +162,10 @@ def build_fitter(cfg, body):
     init_pose = starts[init]()
     stage1 = fit_cfg.pop("stage1_optim", None)
     stage1_optimizer = optimizer_from_config({"name": stage1}) if stage1 else None
+    fallback = fit_cfg.pop("fallback_optim", None)
+    fallback_optimizer = optimizer_from_config({"name": fallback}) if fallback else None
     return instantiate(fit_cfg, body=body, energy=energy, optimizer=optimizer, init_pose=init_pose,
-                       stage1_optimizer=stage1_optimizer)
+                       stage1_optimizer=stage1_optimizer, fallback_optimizer=fallback_optimizer)
 
 
 def _config_file(relative: str) -> Path:

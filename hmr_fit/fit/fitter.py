@@ -76,12 +76,16 @@ class Fitter:
         max_quality: accept a fit whose reprojection error is at most this fraction of the person's size.
         min_keypoints: people with fewer keypoints of confidence >= 0.3 are not fitted (rejected).
         init_pose: (J-1, 3) body pose every fit starts from; None: zero (the T-pose).
+        fallback_optimizer: refits (from the stage-1 result) the people whose fit misses ``max_quality``;
+            None: no second try.
+        fallback_steps: step budget of the fallback.
     """
 
     def __init__(self, body: BodyModel, energy: FitEnergy, optimizer: Optimizer,
                  stage1_optimizer: Optimizer | None = None, stage1_steps: int = 15, steps: int = 30,
                  tol: float = 1e-5, max_quality: float = 0.08, min_keypoints: int = 6,
-                 init_pose: torch.Tensor | None = None):
+                 init_pose: torch.Tensor | None = None, fallback_optimizer: Optimizer | None = None,
+                 fallback_steps: int = 100):
         if steps < 0 or stage1_steps < 0:
             raise ValueError(f"step budgets must be >= 0, got stage1_steps={stage1_steps}, steps={steps}")
         self.body, self.energy, self.optimizer = body, energy, optimizer
@@ -90,6 +94,7 @@ class Fitter:
         self.max_quality, self.min_keypoints = max_quality, min_keypoints
         self.layout = energy.layout
         self.init_pose = None if init_pose is None else torch.as_tensor(init_pose).reshape(-1)
+        self.fallback_optimizer, self.fallback_steps = fallback_optimizer, fallback_steps
 
     def prepare(self, keypoints: torch.Tensor, confidence: torch.Tensor, camera: Camera) -> FitData:
         dtype, device = self.body.v_template.dtype, self.body.v_template.device
@@ -146,7 +151,40 @@ class Fitter:
         result = minimize(self.energy.objective(data), x, self.optimizer, max_steps=self.steps, tol=self.tol,
                           groups=groups)
         x_final = torch.where(torch.isfinite(result.x).all(-1, keepdim=True), result.x, x)
-        return self._summarise(x_final, data, facing, result.n_steps, n_evals + result.n_evals, result.failed)
+        n_steps, n_evals, failed = result.n_steps, n_evals + result.n_evals, result.failed
+        if self.fallback_optimizer is not None:
+            x_final, n_steps, n_evals, failed = self._fallback(data, x, x_final, n_steps, n_evals, failed)
+        return self._summarise(x_final, data, facing, n_steps, n_evals, failed)
+
+    def _fallback(self, data: FitData, start: torch.Tensor, x: torch.Tensor, n_steps: torch.Tensor,
+                  n_evals: torch.Tensor, failed: torch.Tensor):
+        """Refit, from the same start, the people whose stage-2 fit misses the quality bar (or failed), with the
+        fallback optimizer; keep whichever fit explains the keypoints better. A learned optimizer is fast on the
+        people it was trained for (whole bodies) and this keeps the rest (people cut off by the frame) safe."""
+        quality = self._quality(x, data)
+        redo = (failed | ~torch.isfinite(quality) | (quality > self.max_quality)).nonzero().flatten()
+        if redo.numel() == 0:
+            return x, n_steps, n_evals, failed
+        sub = data.index(redo)
+        groups = self._groups(self.fallback_optimizer, self.layout.groups(x.device))
+        res = minimize(self.energy.objective(sub), start[redo], self.fallback_optimizer,
+                       max_steps=self.fallback_steps, tol=self.tol, groups=groups)
+        better = torch.isfinite(res.x).all(-1) & (self._quality(res.x, sub) < quality[redo].nan_to_num(float("inf")))
+        take = redo[better]
+        x, n_steps, n_evals, failed = x.clone(), n_steps.clone(), n_evals.clone(), failed.clone()
+        x[take] = res.x[better]
+        n_steps[take] = res.n_steps[better]
+        n_evals[redo] += res.n_evals
+        failed[take] = res.failed[better]
+        return x, n_steps, n_evals, failed
+
+    @torch.no_grad()
+    def _quality(self, x: torch.Tensor, data: FitData) -> torch.Tensor:
+        """(B,) confidence-weighted mean keypoint error / person size."""
+        p = self.layout.unpack(x)
+        out = self.body(p["betas"], p["body_pose"], p["global_orient"], p["transl"], return_vertices=False)
+        err = (data.camera.project(out.keypoints) - data.keypoints).norm(dim=-1)
+        return (data.confidence * err).sum(-1) / data.confidence.sum(-1).clamp(min=1e-6) / data.scale
 
     def _stage1(self, data: FitData) -> tuple[torch.Tensor, list[str], torch.Tensor]:
         b = data.keypoints.shape[0]

@@ -148,8 +148,12 @@ class VideoRunner:
         self.queue_size, self.thumbnail_width, self.progress = int(queue_size), int(thumbnail_width), bool(progress)
         self.energy = TemporalEnergy(fitter.energy, temporal=temporal_weight, track_shape=track_shape_weight)
 
+        # Warm frames are local refinements from the previous frame's fit. The learned default optimizer is trained
+        # on cold starts of whole bodies; where the fitter has a classical fallback (L-BFGS), warm frames use it.
+        warm_optimizer = getattr(fitter, "fallback_optimizer", None) or fitter.optimizer
+
         def warm(steps: int) -> Fitter:
-            return Fitter(body, self.energy, fitter.optimizer, stage1_optimizer=fitter.stage1_optimizer,
+            return Fitter(body, self.energy, warm_optimizer, stage1_optimizer=fitter.stage1_optimizer,
                           stage1_steps=0, steps=steps, tol=fitter.tol, max_quality=fitter.max_quality,
                           min_keypoints=fitter.min_keypoints)
 

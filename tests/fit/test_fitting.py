@@ -90,3 +90,16 @@ def test_fitter_guards_bad_keypoints(open_model):
     assert "confident keypoints" in result.reject_reason[1]
     with pytest.raises(InputError, match="keypoints must be"):
         fitter.fit(kp[:, :17], conf[:, :17], cam)
+
+
+def test_fallback_refits_people_the_main_optimizer_fails(open_model):
+    from hmr_fit.optim import GD
+
+    kp, conf, cam, _ = synthetic_people(open_model, 3, seed=6)
+    energy = FitEnergy(open_model, WEIGHTS)
+    # plain GD with a far too large step diverges on this energy; the fallback must rescue every person
+    failing = Fitter(open_model, energy, GD(lr=5.0), stage1_optimizer=LBFGS(), stage1_steps=10, steps=10)
+    assert not failing.fit(kp, conf, cam).accepted.any()
+    rescued = Fitter(open_model, energy, GD(lr=5.0), stage1_optimizer=LBFGS(), stage1_steps=10, steps=10,
+                     fallback_optimizer=LBFGS(), fallback_steps=60).fit(kp, conf, cam)
+    assert rescued.accepted.all() and torch.isfinite(rescued.x).all()
