@@ -1,6 +1,6 @@
 """Fitting benchmark on held-out motion clips (issue 6): learned vs classical optimizers on the real energy.
 
-    python scripts/bench_hmr.py [--batches 4] [--hmr-weights data/lsr1_hmr.pt] [--out docs/bench_hmr.md]
+    python scripts/bench_hmr.py [--batches 4] [--hmr-weights data/lsr1_hmr.pt] [--out runs/bench_hmr.md]  (then paste it into docs/benchmarks.md)
 
 Problems: ``hmr_fit.fit.synthetic.make_problems(split="test")`` (clips run, punch, dance_b; never used in
 training or model selection), B = 64 per batch. Every optimizer gets the same energy (CLI default) and the same
@@ -74,7 +74,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--hmr-weights", default="data/lsr1_hmr.pt")
     ap.add_argument("--adam-lrs", type=float, nargs="+", default=[0.01, 0.03, 0.1])
-    ap.add_argument("--out", default="docs/bench_hmr.md")
+    ap.add_argument("--out", default="runs/bench_hmr.md")
     ap.add_argument("--figures", default="docs/figures")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()

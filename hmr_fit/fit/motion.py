@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from hmr_fit.body.joints import SMPL_JOINT_NAMES
+from hmr_fit.keypoints.formats import mirror_name
 
 MOTIONS_FILE = "motions_smpl.npz"
 
@@ -246,16 +247,9 @@ def mirror_pose(pose: np.ndarray) -> np.ndarray:
         (..., J, 3) mirrored poses.
     """
     names = SMPL_JOINT_NAMES if pose.shape[-2] == 24 else SMPL_JOINT_NAMES[1:]
-    perm = [names.index(_swap_side(n)) for n in names]
+    perm = [names.index(mirror_name(n)) for n in names]
     return pose[..., perm, :] * np.array([1.0, -1.0, -1.0])
 
-
-def _swap_side(name: str) -> str:
-    if name.startswith("left_"):
-        return "right_" + name[5:]
-    if name.startswith("right_"):
-        return "left_" + name[6:]
-    return name
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ import torch
 from hmr_fit.body.joints import SMPL_JOINT_NAMES
 from hmr_fit.body.lbs import rodrigues
 from hmr_fit.errors import InputError, ModelFileError
+from hmr_fit.keypoints.formats import mirror_name
 
 POSE_PRIOR_FILE = "pose_prior.npz"
 BODY_JOINTS: tuple[str, ...] = SMPL_JOINT_NAMES[1:]
@@ -80,13 +81,6 @@ _UNINFORMED_STD: dict[str, tuple[float, float, float]] = {
 }
 
 
-def _swap_side(name: str) -> str:
-    if name.startswith("left_"):
-        return "right_" + name[5:]
-    if name.startswith("right_"):
-        return "left_" + name[6:]
-    return name
-
 
 def mirror_body_pose(pose: torch.Tensor) -> torch.Tensor:
     """Mirror body poses left <-> right (reflection x -> -x): swap left/right joints, negate the y and z parts.
@@ -96,7 +90,7 @@ def mirror_body_pose(pose: torch.Tensor) -> torch.Tensor:
     Returns:
         (B, 23, 3) mirrored poses.
     """
-    perm = [_J[_swap_side(n)] for n in BODY_JOINTS]
+    perm = [_J[mirror_name(n)] for n in BODY_JOINTS]
     sign = torch.tensor([1.0, -1.0, -1.0], dtype=pose.dtype, device=pose.device)
     return pose[:, perm] * sign
 
@@ -112,7 +106,7 @@ def limit_arrays() -> tuple[np.ndarray, np.ndarray]:
         box = np.array(ranges)  # (3, 2)
         lo[_J[name]], hi[_J[name]] = box[:, 0], box[:, 1]
         if name.startswith("left_"):  # mirror: x keeps its range, y and z flip sign
-            right = _J[_swap_side(name)]
+            right = _J[mirror_name(name)]
             lo[right] = [box[0, 0], -box[1, 1], -box[2, 1]]
             hi[right] = [box[0, 1], -box[1, 0], -box[2, 0]]
     return lo, hi

@@ -30,7 +30,8 @@ KEYPOINT_NAMES: tuple[str, ...] = COCO17_NAMES + FOOT_NAMES
 NUM_KEYPOINTS = len(KEYPOINT_NAMES)
 
 
-def _flip_name(name: str) -> str:
+def mirror_name(name: str) -> str:
+    """The name of the other side's counterpart: left_knee <-> right_knee; midline names map to themselves."""
     if name.startswith("left_"):
         return "right_" + name[5:]
     if name.startswith("right_"):
@@ -38,7 +39,7 @@ def _flip_name(name: str) -> str:
     return name
 
 
-FLIP_PERMUTATION: tuple[int, ...] = tuple(KEYPOINT_NAMES.index(_flip_name(n)) for n in KEYPOINT_NAMES)
+FLIP_PERMUTATION: tuple[int, ...] = tuple(KEYPOINT_NAMES.index(mirror_name(n)) for n in KEYPOINT_NAMES)
 """For a horizontally mirrored image: ``mirrored[..., i, :] = keypoints[..., FLIP_PERMUTATION[i], :]``
 (then x -> W - x). It is its own inverse."""
 
