@@ -24,9 +24,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from hmr_fit.fit.motion import load_motions, mirror_pose  # noqa: E402
-from hmr_fit.fit.priors import (  # noqa: E402
-    POSE_PRIOR_FILE, PosePrior, log_gaussian, feature_transform, fit_gmm, limit_arrays,
-)
+from hmr_fit.fit.gmm import fit_gmm, log_gaussian  # noqa: E402
+from hmr_fit.fit.priors import POSE_PRIOR_FILE, PosePrior, feature_transform, limit_arrays  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 VAL_CLIPS = ("kick", "getup_facedown")

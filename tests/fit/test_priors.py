@@ -11,8 +11,9 @@ import torch
 from hmr_fit.assets import data_path
 from hmr_fit.body import SMPL_JOINT_NAMES
 from hmr_fit.fit.motion import load_motions
+from hmr_fit.fit.gmm import fit_gmm
 from hmr_fit.fit.priors import (
-    POSE_PRIOR_FILE, PosePrior, bend_direction_penalty, feature_transform, fit_gmm, gmm_nll, joint_limit_penalty,
+    POSE_PRIOR_FILE, PosePrior, bend_direction_penalty, feature_transform, gmm_nll, joint_limit_penalty,
     limit_arrays, mirror_body_pose,
 )
 
