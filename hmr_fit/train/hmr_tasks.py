@@ -3,7 +3,7 @@
 A task is a batch of synthetic people with ground truth (open retargeted DeepMimic clips, plus poses drawn from the
 fitted pose prior and joint-limit-respecting perturbations of clip poses), random perspective cameras (image size,
 focal length, distance: people of different sizes in the image), headings incl. back views, pixel noise, dropped
-keypoints and a few outliers. The optimizer's problem is the CLI's stage 2 (all 85 variables, same energy, weights
+keypoints, a few outliers and (optionally) people cut off by the frame below the hips or knees. The optimizer's problem is the CLI's stage 2 (all 85 variables, same energy, weights
 and init pose as ``configs/``) started from the CLI's stage-1 result (L-BFGS, orientation + camera), or, for a
 fraction of the batches, the CLI's stage 1 itself (6 variables, two starts per person).
 
@@ -71,6 +71,10 @@ class TaskConfig:
         outlier_prob, outlier_px: per-keypoint probability of a gross outlier and its displacement std (relative to
             a 1000-px image; confidence unchanged).
         stage1_fraction: share of training batches that are the 6-variable stage-1 problem instead of stage 2.
+        truncate_fraction: share of people cut off by the bottom frame edge (all splits): every keypoint below the
+            hips (knees, ankles, feet: 10 keypoints) or below the knees (ankles, feet: 8) gets confidence 0, as for
+            a waist-up photo. 0 (default): no truncation, and the random stream is exactly the untruncated one.
+        truncate_knees: share of the truncated people cut below the knees (the rest: below the hips).
     """
 
     prior_fraction: float = 0.3
@@ -88,6 +92,8 @@ class TaskConfig:
     outlier_px: float = 60.0
     stage1_fraction: float = 0.0
     upright_only: bool = True
+    truncate_fraction: float = 0.0
+    truncate_knees: float = 0.5
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "TaskConfig":
@@ -190,6 +196,8 @@ class HMRTasks:
         kp = kp + outl * cfg.outlier_px * rel * t(rng.standard_normal((batch, k, 2)))
         drop = rng.uniform(*cfg.drop, batch)[:, None]
         conf = t(rng.uniform(0.6, 1.0, (batch, k)) * (rng.random((batch, k)) >= drop))
+        if cfg.truncate_fraction > 0:  # drawn last: the draws above are those of an untruncated config
+            conf = conf * t(truncation_mask(rng, batch, cfg.truncate_fraction, cfg.truncate_knees))
         return Problems(kp, conf, camera, betas, body_pose, global_orient, transl_t, out.joints, torch.as_tensor(back))
 
     # ---- optimizer problems -------------------------------------------------------------------------------
@@ -230,6 +238,22 @@ class HMRTasks:
         return self.body(p["betas"], p["body_pose"], p["global_orient"], p["transl"], return_vertices=False).joints
 
 
+BELOW_HIPS = tuple(i for i, n in enumerate(KEYPOINT_NAMES) if n.split("_", 1)[-1] in
+                   ("knee", "ankle", "big_toe", "small_toe", "heel"))
+BELOW_KNEES = tuple(i for i in BELOW_HIPS if not KEYPOINT_NAMES[i].endswith("knee"))
+
+
+def truncation_mask(rng: np.random.Generator, batch: int, fraction: float, knees: float) -> np.ndarray:
+    """(batch, K) 0/1 keypoint mask of people cut off by the frame: a ``fraction`` of them lose every keypoint below
+    the hips, or (a ``knees`` share of those) below the knees; the others keep all."""
+    cut = rng.random(batch) < fraction
+    at_knees = rng.random(batch) < knees
+    mask = np.ones((batch, len(KEYPOINT_NAMES)))
+    mask[np.ix_(cut & ~at_knees, BELOW_HIPS)] = 0.0
+    mask[np.ix_(cut & at_knees, BELOW_KNEES)] = 0.0
+    return mask
+
+
 def differentiable_objective(energy, data: FitData, base: Tensor | None = None, free: Tensor | None = None,
                              keypoint_weights: Tensor | None = None):
     """Like ``FitEnergy.objective``, but f keeps its graph in z when z is part of one (meta-training
@@ -254,5 +278,5 @@ def errors_mm(tasks: HMRTasks, x: Tensor, truth: Problems) -> tuple[Tensor, Tens
         return 1000 * mpjpe(j, truth.joints), 1000 * procrustes_error(j, truth.joints)
 
 
-__all__ = ["TaskConfig", "HMRTasks", "HMRProblem", "VAL_CLIPS", "split_clips", "clip_poses",
+__all__ = ["TaskConfig", "truncation_mask", "BELOW_HIPS", "BELOW_KNEES", "HMRTasks", "HMRProblem", "VAL_CLIPS", "split_clips", "clip_poses",
            "differentiable_objective", "errors_mm"]
