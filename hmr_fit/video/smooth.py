@@ -46,7 +46,7 @@ def track_shape_term(betas: torch.Tensor, reference_betas: torch.Tensor) -> torc
     return (betas - reference_betas).square().sum(-1)
 
 
-class TemporalEnergy:
+class TemporalEnergy(FitEnergy):
     """A :class:`FitEnergy` plus the temporal terms; a drop-in ``energy`` for :class:`hmr_fit.fit.fitter.Fitter`.
 
     Args:
@@ -58,10 +58,8 @@ class TemporalEnergy:
     def __init__(self, base: FitEnergy, temporal: float = 0.02, track_shape: float = 0.05) -> None:
         if temporal < 0 or track_shape < 0:
             raise ValueError(f"Invalid temporal weights: temporal={temporal}, track_shape={track_shape} (must be >= 0)")
-        self.base = base
-        self.body, self.layout = base.body, base.layout
-        self.scale, self.robust_sigma, self.pose_terms = base.scale, base.robust_sigma, base.pose_terms
-        self.weights = dict(base.weights, temporal=float(temporal), track_shape=float(track_shape))
+        super().__init__(base.body, dict(base.weights, temporal=float(temporal), track_shape=float(track_shape)),
+                         robust_sigma=base.robust_sigma, scale=base.scale, pose_terms=base.pose_terms)
         free = torch.zeros(self.layout.dim, dtype=torch.bool)
         free[self.layout.orient] = True
         free[self.layout.pose] = True
@@ -89,7 +87,7 @@ class TemporalEnergy:
     def terms(self, x: torch.Tensor, data: FitData, keypoint_weights: torch.Tensor | None = None
               ) -> dict[str, torch.Tensor]:
         """The base terms plus ``temporal`` and ``track_shape``, each (B,)."""
-        terms = self.base.terms(x, data, keypoint_weights)
+        terms = super().terms(x, data, keypoint_weights)
         if self.reference is None:
             return terms
         if self.reference.shape[0] != x.shape[0]:
@@ -102,26 +100,6 @@ class TemporalEnergy:
         if self.weights["track_shape"]:
             terms["track_shape"] = mask * track_shape_term(x[:, self.layout.betas], ref[:, self.layout.betas])
         return terms
-
-    def total(self, terms: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.scale * sum(self.weights.get(name, 1.0 if name == "reprojection" else 0.0) * value
-                                for name, value in terms.items())
-
-    def __call__(self, x: torch.Tensor, data: FitData, keypoint_weights: torch.Tensor | None = None) -> torch.Tensor:
-        return self.total(self.terms(x, data, keypoint_weights))
-
-    def objective(self, data: FitData, base: torch.Tensor | None = None, free: torch.Tensor | None = None,
-                  keypoint_weights: torch.Tensor | None = None):
-        """Same contract as :meth:`FitEnergy.objective`: ``z (B, m) -> (f (B,), g (B, m))``."""
-
-        def objective(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            z = z.detach().requires_grad_(True)
-            x = z if free is None else base.index_copy(1, free, z)
-            f = self(x, data, keypoint_weights)
-            (g,) = torch.autograd.grad(f.sum(), z)
-            return f.detach(), g
-
-        return objective
 
 
 def neighbour_reference(x: torch.Tensor, frames: list[int], anchor: torch.Tensor | None) -> torch.Tensor:
