@@ -19,7 +19,7 @@ import torch
 import yaml
 from tqdm import tqdm
 
-from hmr_fit.train.meta_train import MetaTrainConfig, MetaTrainer, summarize_log
+from hmr_fit.train.meta_train import MetaTrainConfig, MetaTrainer, config_with_overrides, summarize_log
 
 
 def parse_value(v: str):
@@ -48,15 +48,7 @@ def main() -> None:
                 raise SystemExit(f"--set {key} cannot change on --resume (only iterations, time_limit_s, val_every)")
             setattr(trainer.cfg, key, parse_value(val))
     else:
-        raw = yaml.safe_load(Path(args.config).read_text())
-        for item in args.set:
-            key, val = item.split("=", 1)
-            node = raw
-            *parents, last = key.split(".")
-            for p in parents:
-                node = node.setdefault(p, {})
-            node[last] = parse_value(val)
-        trainer = MetaTrainer(MetaTrainConfig.from_dict(raw))
+        trainer = MetaTrainer(MetaTrainConfig.from_dict(config_with_overrides(args.config, args.set)))
     cfg = trainer.cfg
 
     bar = tqdm(total=cfg.iterations, initial=trainer.iteration, desc=out.name, mininterval=5)

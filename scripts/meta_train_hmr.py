@@ -24,6 +24,7 @@ from tqdm import tqdm
 from hmr_fit.cli.main import build_fitter, compose_config
 from hmr_fit.train.hmr_meta import HMRMetaConfig, HMRMetaTrainer, summarize
 from hmr_fit.train.hmr_tasks import VAL_CLIPS
+from hmr_fit.train.meta_train import config_with_overrides
 
 LICENCE = "trained by hmr-fit on synthetic data from open motion, Apache-2.0"
 
@@ -55,15 +56,7 @@ def main() -> None:
                 raise SystemExit(f"--set {key} cannot change on --resume (only iterations, time_limit_s, val_every)")
             setattr(trainer.cfg, key, yaml.safe_load(val))
     else:
-        raw = yaml.safe_load(Path(args.config).read_text())
-        for item in args.set:
-            key, val = item.split("=", 1)
-            node = raw
-            *parents, last = key.split(".")
-            for p in parents:
-                node = node.setdefault(p, {})
-            node[last] = yaml.safe_load(val)
-        cfg = HMRMetaConfig.from_dict(raw)
+        cfg = HMRMetaConfig.from_dict(config_with_overrides(args.config, args.set))
         pool = None
         if args.pool_from:
             pool = torch.load(args.pool_from, map_location="cpu", weights_only=False)["pool"]

@@ -237,3 +237,19 @@ def summarize_log(log: list[dict[str, Any]], every: int = 1) -> list[dict[str, A
 
 
 __all__ = ["MetaTrainConfig", "MetaTrainer", "evaluate", "mean_secant_residual", "validation_problems", "summarize_log"]
+
+
+def config_with_overrides(path: str | Path, overrides: list[str]) -> dict[str, Any]:
+    """A training config (YAML file) with ``key=value`` overrides applied; dotted keys reach nested sections
+    (``optimizer.hidden=64``), values are parsed as YAML (``1e-3``, ``null``, ``[1, 2]``)."""
+    import yaml
+
+    raw = yaml.safe_load(Path(path).read_text())
+    for item in overrides:
+        key, value = item.split("=", 1)
+        node = raw
+        *parents, last = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = yaml.safe_load(value)
+    return raw
