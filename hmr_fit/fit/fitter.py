@@ -179,12 +179,17 @@ class Fitter:
         return x, n_steps, n_evals, failed
 
     @torch.no_grad()
-    def _quality(self, x: torch.Tensor, data: FitData) -> torch.Tensor:
-        """(B,) confidence-weighted mean keypoint error / person size."""
+    def _reprojection(self, x: torch.Tensor, data: FitData) -> tuple[torch.Tensor, torch.Tensor]:
+        """The body's keypoints projected (B, K, 2), and their confidence-weighted mean error (B,), pixels."""
         p = self.layout.unpack(x)
         out = self.body(p["betas"], p["body_pose"], p["global_orient"], p["transl"], return_vertices=False)
-        err = (data.camera.project(out.keypoints) - data.keypoints).norm(dim=-1)
-        return (data.confidence * err).sum(-1) / data.confidence.sum(-1).clamp(min=1e-6) / data.scale
+        projected = data.camera.project(out.keypoints)
+        err = (projected - data.keypoints).norm(dim=-1)
+        return projected, (data.confidence * err).sum(-1) / data.confidence.sum(-1).clamp(min=1e-6)
+
+    def _quality(self, x: torch.Tensor, data: FitData) -> torch.Tensor:
+        """(B,) confidence-weighted mean keypoint error / person size."""
+        return self._reprojection(x, data)[1] / data.scale
 
     def _stage1(self, data: FitData) -> tuple[torch.Tensor, list[str], torch.Tensor]:
         b = data.keypoints.shape[0]
@@ -216,11 +221,7 @@ class Fitter:
                    n_evals: torch.Tensor, failed: torch.Tensor) -> FitResult:
         p = self.layout.unpack(x)
         terms = self.energy.terms(x, data)
-        out = self.body(p["betas"], p["body_pose"], p["global_orient"], p["transl"], return_vertices=False)
-        projected = data.camera.project(out.keypoints)
-        err = (projected - data.keypoints).norm(dim=-1)
-        w = data.confidence
-        reproj = (w * err).sum(-1) / w.sum(-1).clamp(min=1e-6)
+        projected, reproj = self._reprojection(x, data)
         quality = reproj / data.scale
         n_conf = (data.confidence >= 0.3).sum(-1)
         reasons: list[str | None] = []
