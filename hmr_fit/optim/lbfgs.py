@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 
 from hmr_fit.optim.base import Objective, Optimizer, State, check_positive, where_b
-from hmr_fit.optim.linesearch import armijo_backtracking
+from hmr_fit.optim.linesearch import armijo_backtracking, line_search_state
 
 
 def two_loop(g: Tensor, S: Tensor, Y: Tensor, valid: Tensor) -> Tensor:
@@ -125,11 +125,4 @@ class LBFGS(Optimizer):
         S2 = where_b(active, S2, S)
         Y2 = where_b(active, Y2, Y)
         valid2 = where_b(active, valid2, state.buffers["valid"])
-        small = ((ls.f - state.f).abs() <= self.tolerance_change) | (s.abs().amax(-1) <= self.tolerance_change)
-        done = state.done | (active & ~ls.nonfinite & (~accept | small))
-        return state.replace(
-            x=where_b(accept, ls.x, state.x), f=torch.where(accept, ls.f, state.f), g=where_b(accept, ls.g, g),
-            k=state.k + accept.long(), n_evals=state.n_evals + ls.n_evals, done=done,
-            failed=state.failed | (active & ls.nonfinite),
-            buffers={"S": S2, "Y": Y2, "valid": valid2},
-        )
+        return line_search_state(state, ls, accept, self.tolerance_change, {"S": S2, "Y": Y2, "valid": valid2})

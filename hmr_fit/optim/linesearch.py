@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from hmr_fit.optim.base import Objective, evaluate, finite_b, where_b
+from hmr_fit.optim.base import Objective, State, evaluate, finite_b, where_b
 
 
 @dataclass
@@ -86,3 +86,23 @@ def armijo_backtracking(
         pending = pending & ~armijo & ~bad
         t = torch.where(pending, t_next, t)
     return LineSearchResult(x=x_out, f=f_out, g=g_out, t=t_out, ok=ok, nonfinite=nonfinite, n_evals=n_evals)
+
+
+def line_search_state(state: State, ls: LineSearchResult, accept: Tensor, tolerance_change: float,
+                      buffers: dict[str, Tensor]) -> State:
+    """The State after a line-search step (L-BFGS, SR1): accepted problems move to the trial point; a problem is
+    done once its step was rejected or changed f or x by at most ``tolerance_change``; a non-finite trial fails it.
+
+    Args:
+        state: the State the step started from (its ``g`` is the gradient at ``state.x``).
+        ls: the line search's result; accept: (B,) bool, problems whose step is taken.
+        buffers: the optimizer's updated buffers.
+    """
+    active = state.active
+    small = ((ls.f - state.f).abs() <= tolerance_change) | ((ls.x - state.x).abs().amax(-1) <= tolerance_change)
+    done = state.done | (active & ~ls.nonfinite & (~accept | small))
+    return state.replace(
+        x=where_b(accept, ls.x, state.x), f=torch.where(accept, ls.f, state.f), g=where_b(accept, ls.g, state.g),
+        k=state.k + accept.long(), n_evals=state.n_evals + ls.n_evals, done=done,
+        failed=state.failed | (active & ls.nonfinite), buffers=buffers,
+    )

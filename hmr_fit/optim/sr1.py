@@ -7,7 +7,7 @@ from torch import Tensor
 
 from hmr_fit.optim.base import Objective, Optimizer, State, check_positive, where_b
 from hmr_fit.optim.lbfgs import push_pair
-from hmr_fit.optim.linesearch import armijo_backtracking
+from hmr_fit.optim.linesearch import armijo_backtracking, line_search_state
 
 
 def sr1_factors(S: Tensor, Y: Tensor, valid: Tensor, gamma: Tensor, min_denominator: float = 1e-8):
@@ -146,11 +146,5 @@ class SR1(Optimizer):
         else:
             scaled = buf["scaled"]
         S2, Y2, valid2 = push_pair(buf["S"], buf["Y"], buf["valid"], s, y, store)
-        small = ((ls.f - state.f).abs() <= self.tolerance_change) | (s.abs().amax(-1) <= self.tolerance_change)
-        done = state.done | (active & ~ls.nonfinite & (~accept | small))
-        return state.replace(
-            x=where_b(accept, ls.x, state.x), f=torch.where(accept, ls.f, state.f), g=where_b(accept, ls.g, g),
-            k=state.k + accept.long(), n_evals=state.n_evals + ls.n_evals, done=done,
-            failed=state.failed | (active & ls.nonfinite),
-            buffers={"S": S2, "Y": Y2, "valid": valid2, "gamma": gamma, "scaled": scaled},
-        )
+        buffers = {"S": S2, "Y": Y2, "valid": valid2, "gamma": gamma, "scaled": scaled}
+        return line_search_state(state, ls, accept, self.tolerance_change, buffers)
